@@ -5,19 +5,19 @@
 # %% auto #0
 __all__ = ['patch_bounds', 'spatial_goodness']
 
-# %% ../nbs/01_goodness.ipynb #64f75330
+# %% ../nbs/01_goodness.ipynb #1d0975fa
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/01_goodness.ipynb #4d731f13
+# %% ../nbs/01_goodness.ipynb #20b4aa35
 def patch_bounds(n:int, # length of the side (H or W)
                  p:int, # number of patches along it
                 )->list: # [(start, stop)] of each patch, stop excluded
     "Adaptive-bin boundaries: patch `i` covers `[floor(i*n/p), ceil((i+1)*n/p))`."
     return [((i * n) // p, -((-(i + 1) * n) // p)) for i in range(p)]
 
-# %% ../nbs/01_goodness.ipynb #5694d66e
+# %% ../nbs/01_goodness.ipynb #7dc92e00
 def spatial_goodness(y:Tensor, # post-ReLU feature maps, [B, C, H, W]
                      p:int,    # patches per side (see `num_patches`)
                     )->Tensor: # goodness, [B, C*p*p], index c*p*p + i*p + j

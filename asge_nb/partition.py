@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['num_patches']
 
-# %% ../nbs/00_partition.ipynb #e46a4d45
+# %% ../nbs/00_partition.ipynb #71095f60
 import math
 
-# %% ../nbs/00_partition.ipynb #ce2202fe
+# %% ../nbs/00_partition.ipynb #becc5c68
 def num_patches(c:int,            # channels of this layer
                 c_last:int,       # channels of the network's last conv layer ($C_L$)
                 h:int,            # height of this layer's feature map

@@ -5,13 +5,13 @@
 # %% auto #0
 __all__ = ['POOLS', 'RMSPool2d', 'make_pool', 'LayerNorm2d']
 
-# %% ../nbs/03_pooling.ipynb #81ddb57a
+# %% ../nbs/03_pooling.ipynb #5417fd55
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/03_pooling.ipynb #51888a4a
+# %% ../nbs/03_pooling.ipynb #58f79525
 class RMSPool2d(nn.Module):
     "Root-mean-square pooling: `sqrt(avg_pool(x**2) + eps)` over each window."
     def __init__(self,
@@ -26,7 +26,7 @@ class RMSPool2d(nn.Module):
         return (F.avg_pool2d(x.square(), self.kernel_size, self.stride) + self.eps).sqrt()
     def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, eps={self.eps}"
 
-# %% ../nbs/03_pooling.ipynb #6897696d
+# %% ../nbs/03_pooling.ipynb #d40aeadc
 POOLS = {'rms': RMSPool2d, 'avg': nn.AvgPool2d, 'max': nn.MaxPool2d}
 
 def make_pool(kind:str='rms', # 'rms', 'avg' or 'max'
@@ -36,7 +36,7 @@ def make_pool(kind:str='rms', # 'rms', 'avg' or 'max'
     if kind not in POOLS: raise ValueError(f"unknown pool {kind!r}; choose one of {sorted(POOLS)}")
     return POOLS[kind](kernel_size)
 
-# %% ../nbs/03_pooling.ipynb #b23f25f0
+# %% ../nbs/03_pooling.ipynb #5135723a
 class LayerNorm2d(nn.Module):
     "Parameter-free layer norm of [B, C, H, W] maps over `'chw'` (whole sample) or `'channel'` (per position)."
     modes = ('chw', 'channel', 'none')

@@ -6,14 +6,14 @@
 __all__ = ['STRATEGIES', 'FUSION_RULES', 'check_logits', 'fuse', 'layer_accuracies', 'best_layer', 'predict', 'block_costs',
            'strategy_costs']
 
-# %% ../nbs/05_prediction.ipynb #8656663f
+# %% ../nbs/05_prediction.ipynb #4f5504a0
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .model import build_model
 
-# %% ../nbs/05_prediction.ipynb #26493994
+# %% ../nbs/05_prediction.ipynb #eb70c7b2
 STRATEGIES = ('fusion', 'best', 'last')
 FUSION_RULES = ('logprob', 'prob', 'logit')
 
@@ -34,7 +34,7 @@ def fuse(logits:list,      # per-layer logits, each [B, K]
     f = {'logprob': lambda z: F.log_softmax(z.float(), 1), 'prob': lambda z: F.softmax(z.float(), 1), 'logit': lambda z: z.float()}[rule]
     return torch.stack([f(z) for z in zs]).sum(0)
 
-# %% ../nbs/05_prediction.ipynb #6b3a9700
+# %% ../nbs/05_prediction.ipynb #b6446fc5
 def layer_accuracies(logits:list, # per-layer logits, each [B, K]
                      y:Tensor,    # [B] labels
                     )->list:      # accuracy of each layer, in [0, 1]
@@ -63,7 +63,7 @@ def predict(logits:list,           # per-layer logits, each [B, K]
         return logits[best].argmax(1)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
 
-# %% ../nbs/05_prediction.ipynb #7e29a4b7
+# %% ../nbs/05_prediction.ipynb #64794f75
 def block_costs(net:nn.Module, # an `ASGENet`
                )->list:        # one dict per block
     "Per-block parameters, projection size, conv MACs and live activations (per image), measured on the meta device."

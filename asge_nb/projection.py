@@ -5,14 +5,14 @@
 # %% auto #0
 __all__ = ['RandomProjection', 'local_loss']
 
-# %% ../nbs/02_projection.ipynb #9d468654
+# %% ../nbs/02_projection.ipynb #a8913eec
 import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-# %% ../nbs/02_projection.ipynb #780ce297
+# %% ../nbs/02_projection.ipynb #4bf26385
 class RandomProjection(nn.Module):
     "Fixed random map from goodness to class logits: `W @ g + b`, with `W`, `b` ~ N(0, 1/N), never trained."
     def __init__(self,
@@ -33,7 +33,7 @@ class RandomProjection(nn.Module):
     def forward(self, g:Tensor)->Tensor: return F.linear(g, self.weight, self.bias)
     def extra_repr(self): return f"n_in={self.weight.shape[1]}, n_classes={self.weight.shape[0]}, fixed"
 
-# %% ../nbs/02_projection.ipynb #63126bec
+# %% ../nbs/02_projection.ipynb #55338eca
 def local_loss(logits:Tensor, # [B, K] logits of one layer
                y:Tensor,      # [B] integer class labels
               )->Tensor:      # scalar cross-entropy
