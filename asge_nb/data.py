@@ -7,9 +7,9 @@ __all__ = ['DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'data_root', 'DataNotFou
            'split_train_val', 'augment_crop_flip', 'normalize', 'DeviceLoader', 'Data', 'get_data',
            'imagefolder_transforms', 'FolderLoader', 'imagefolder_loaders']
 
-# %% ../nbs/06_data.ipynb #a15bdd01
+# %% ../nbs/06_data.ipynb #bae47adb
 import copy, math, os, pickle, warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 import numpy as np
@@ -19,7 +19,7 @@ import torchvision
 from torchvision import transforms as T
 from fastcore.basics import AttrDict
 
-# %% ../nbs/06_data.ipynb #b248c2dd
+# %% ../nbs/06_data.ipynb #d1c73943
 _CIFAR100_CLASSES = ('apple aquarium_fish baby bear beaver bed bee beetle bicycle bottle bowl boy bridge bus butterfly camel can '
     'castle caterpillar cattle chair chimpanzee clock cloud cockroach couch crab crocodile cup dinosaur dolphin elephant flatfish '
     'forest fox girl hamster house kangaroo keyboard lamp lawn_mower leopard lion lizard lobster man maple_tree motorcycle mountain '
@@ -45,7 +45,7 @@ def _check_name(name):
     if key not in DATASETS: raise ValueError(f"unknown dataset {name!r}; valid names: {', '.join(DATASETS)}, or 'imagefolder:/path/to/tree'")
     return key
 
-# %% ../nbs/06_data.ipynb #0a7bed01
+# %% ../nbs/06_data.ipynb #d81804c7
 def data_root(root:str=None, # explicit data folder; wins when given
              )->Path:                  # `root`, else `$ASGE_DATA`, else `$XDG_CACHE_HOME/asge_nb` (default `~/.cache/asge_nb`)
     "The folder that holds (or will hold) the datasets."
@@ -53,7 +53,7 @@ def data_root(root:str=None, # explicit data folder; wins when given
     if os.environ.get('ASGE_DATA'): return Path(os.environ['ASGE_DATA']).expanduser()
     return Path(os.environ.get('XDG_CACHE_HOME') or Path.home()/'.cache').expanduser()/'asge_nb'
 
-# %% ../nbs/06_data.ipynb #49b1879e
+# %% ../nbs/06_data.ipynb #7b9f0852
 class DataNotFound(FileNotFoundError):
     "A dataset is neither on disk nor downloadable; the message says where we looked and what to do."
 
@@ -76,7 +76,7 @@ def _read_cifar(folder, name, train):
         xs.append(np.asarray(d[b'data'], dtype=np.uint8).reshape(-1, 3, 32, 32)); ys.append(np.asarray(d[key], dtype=np.int64))
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
-# %% ../nbs/06_data.ipynb #07914aa1
+# %% ../nbs/06_data.ipynb #37c9fd09
 def load_arrays(name:str,                # a key of `DATASETS`
                 root:str=None, # data folder, see `data_root`
                 train:bool=True,         # training split, else test split
@@ -98,7 +98,7 @@ def load_arrays(name:str,                # a key of `DATASETS`
         if (xy := _read_cifar(folders[0], name, train)) is not None: return xy
     raise _not_found(name, train, folders, root)
 
-# %% ../nbs/06_data.ipynb #c0ffc880
+# %% ../nbs/06_data.ipynb #7aaf9a8f
 def _fake_images(n, info):
     "n deterministic stand-in images: a class-dependent shape and colour over a gradient"
     c, s = info.in_chans, info.img_size
@@ -127,7 +127,7 @@ def demo_images(name:str='mnist',         # a key of `DATASETS`
         x, y = _fake_images(n, info)
     return x, y, [info.classes[i] for i in y.tolist()]
 
-# %% ../nbs/06_data.ipynb #4b3fa1df
+# %% ../nbs/06_data.ipynb #28fde3d9
 def split_train_val(n:int,            # size of the training set
                     val_frac:float=0.1, # fraction held out for validation; 0 holds out nothing
                     max_val:int=5000, # at most this many validation samples (None: no cap)
@@ -140,7 +140,7 @@ def split_train_val(n:int,            # size of the training set
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return perm[n_val:].sort().values, perm[:n_val].sort().values
 
-# %% ../nbs/06_data.ipynb #a625f622
+# %% ../nbs/06_data.ipynb #4132745c
 def _crop_flip(x, oy, ox, flip, pad):
     "Crop x (padded by `pad`) at per-image offsets (oy, ox), mirroring where `flip`; all on x's device"
     B, C, H, W = x.shape
@@ -162,7 +162,7 @@ def augment_crop_flip(x:torch.Tensor,      # batch [B,C,H,W], uint8 or float, on
     fl = torch.rand(B, generator=generator, device=dev).lt(.5).to(x.device) if flip else torch.zeros(B, dtype=torch.bool, device=x.device)
     return _crop_flip(x, oy, ox, fl, pad)
 
-# %% ../nbs/06_data.ipynb #81178f3c
+# %% ../nbs/06_data.ipynb #a608b362
 def normalize(x:torch.Tensor, # uint8 [B,C,H,W] (0-255), or float already in 0-1
               mean,           # per-channel means (sequence or tensor)
               std,            # per-channel standard deviations
@@ -172,7 +172,7 @@ def normalize(x:torch.Tensor, # uint8 [B,C,H,W] (0-255), or float already in 0-1
     mean, std = (torch.as_tensor(v, dtype=torch.float32, device=x.device).view(1, -1, 1, 1) for v in (mean, std))
     return (x - mean) / std
 
-# %% ../nbs/06_data.ipynb #d09d9878
+# %% ../nbs/06_data.ipynb #3e39e2bd
 class DeviceLoader:
     "Batches `(x, y)` of a dataset held on `device`: shuffled, augmented and normalised there."
     def __init__(self,
@@ -217,7 +217,7 @@ class DeviceLoader:
             if self.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, self.y[idx[s]]
 
-# %% ../nbs/06_data.ipynb #1158ce16
+# %% ../nbs/06_data.ipynb #294b6150
 @dataclass
 class Data:
     "Loaders and facts about one dataset (see `get_data`)."
@@ -262,7 +262,7 @@ def get_data(name:str,                  # a key of `DATASETS`, or 'imagefolder:/
                 n_classes=info.n_classes, in_chans=info.in_chans, img_size=info.img_size, classes=list(info.classes),
                 name=name, mean=info.mean, std=info.std)
 
-# %% ../nbs/06_data.ipynb #4b2c7cc0
+# %% ../nbs/06_data.ipynb #14ca6907
 def imagefolder_transforms(img_size:int=224, # output side
                            train:bool=True,  # random resized crop + flip, else resize + centre crop
                           ):
@@ -288,7 +288,7 @@ class FolderLoader:
             if self.channels_last: xb = xb.contiguous(memory_format=torch.channels_last)
             yield xb, yb.to(self.device, non_blocking=True)
 
-# %% ../nbs/06_data.ipynb #76e4ccba
+# %% ../nbs/06_data.ipynb #25e000ec
 def imagefolder_loaders(path:str,          # tree with train/<class>/*, and val/<class>/* used as the test set
                         img_size:int=224,       # training/eval image size
                         bs:int=256,             # batch size
