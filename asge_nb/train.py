@@ -9,7 +9,7 @@ __all__ = ['METHODS', 'CKPT_FORMAT', 'RUN_KEYS', 'CLI_SKIP', 'LocalStage', 'BPSt
            'check_finite', 'resolve_device', 'check_config', 'check_resumable', 'plot_history', 'fit', 'summary_line',
            'write_metrics', 'cli_parser', 'print_summary', 'asge_train']
 
-# %% ../nbs/07_train.ipynb #c1dfdd8f
+# %% ../nbs/07_train.ipynb #6611f3ca
 import argparse, json, math, os, signal, sys, time
 from functools import partial
 from itertools import islice
@@ -23,7 +23,7 @@ from .projection import local_loss
 from .predict import fuse, FUSION_RULES
 from .data import get_data, DATASETS, DataNotFound
 
-# %% ../nbs/07_train.ipynb #b3e221fe
+# %% ../nbs/07_train.ipynb #ee889ba1
 class LocalStage(nn.Module):
     "An ASGE block as a training stage: its logits for the local loss, and the next block's input with no graph."
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
@@ -52,7 +52,7 @@ def make_stages(net:nn.Module,    # an `ASGENet`
     if method == 'bp': return [BPStage(net, head)]
     raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
 
-# %% ../nbs/07_train.ipynb #198ca27a
+# %% ../nbs/07_train.ipynb #e39d5267
 def train_step(stages:list, # training stages (see `make_stages`)
                opts:list,   # one optimizer per stage
                scheds:list, # one LR schedule per stage
@@ -71,7 +71,7 @@ def train_step(stages:list, # training stages (see `make_stages`)
         out.append((loss.detach(), (z.argmax(1) == y).sum()))
     return out
 
-# %% ../nbs/07_train.ipynb #060c869a
+# %% ../nbs/07_train.ipynb #20524752
 def lr_factor(step:int, total:int, warmup:int)->float:
     "Linear warm-up to 1 over `warmup` steps, then cosine decay to 0 at `total`."
     if step < warmup: return (step + 1) / warmup
@@ -83,7 +83,7 @@ def make_optimizers(stages:list, lr:float, wd:float, total:int, warmup:float)->t
     f = partial(lr_factor, total=total, warmup=round(warmup * total))
     return opts, [torch.optim.lr_scheduler.LambdaLR(o, f) for o in opts]
 
-# %% ../nbs/07_train.ipynb #68e4f82c
+# %% ../nbs/07_train.ipynb #f3f15558
 def eval_logits(net:nn.Module, x, method:str='asge', head:nn.Module=None)->list:
     "Per-layer logits (ASGE) or the head's logits as a one-element list (backprop)."
     return net(x) if method == 'asge' else [head(net.features(x))]
@@ -120,7 +120,7 @@ def strategy_accuracies(test:dict,     # `evaluate` on the test set
     return dict(fusion=fusion, best=None if best is None or fusion is None else layers[best], best_layer=best,
                 last=layers[-1], layers=layers, fusion_rules=test['fusion_rules'])
 
-# %% ../nbs/07_train.ipynb #4b9be381
+# %% ../nbs/07_train.ipynb #25458027
 CKPT_FORMAT = 'asge_nb.checkpoint/1'
 
 class CheckpointError(ValueError): "A checkpoint that cannot be used: unreadable, not ours, or from another run."
@@ -155,7 +155,7 @@ def load_model(path:Path, # a checkpoint written by `fit`
     net.run_config = ck['config']
     return net.to(device).eval()
 
-# %% ../nbs/07_train.ipynb #9c7c29b7
+# %% ../nbs/07_train.ipynb #44d6eff7
 class Interrupted(Exception): "Training was stopped by Ctrl-C after a checkpoint was saved."
 class NonFiniteLoss(RuntimeError): "A layer's loss became NaN or infinite."
 
@@ -177,7 +177,7 @@ def check_finite(loss_sum:torch.Tensor, epoch:int, step:int):
     bad = (~torch.isfinite(loss_sum)).nonzero()
     if len(bad): raise NonFiniteLoss(f"non-finite loss in layer {bad[0].item()} at epoch {epoch} (step {step}); training stopped, the last good checkpoint is kept")
 
-# %% ../nbs/07_train.ipynb #7942e240
+# %% ../nbs/07_train.ipynb #d3103d9d
 def resolve_device(device:str='auto')->torch.device:
     "'auto' means CUDA when available, else CPU; a CUDA request without CUDA is an error."
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -211,7 +211,7 @@ def check_resumable(ck:dict, c:dict, path):
     if diff: raise CheckpointError(f"{path} was written by another run: " + ', '.join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in diff.items())
                                    + "; pass the same settings to resume, or choose another --out")
 
-# %% ../nbs/07_train.ipynb #d72c9317
+# %% ../nbs/07_train.ipynb #d8be4163
 def _cb(cbs, event, **info):
     for cb in cbs or ():
         if hasattr(cb, event): getattr(cb, event)(info)
@@ -224,7 +224,7 @@ def _train_epoch(stages, opts, scheds, loader, stats, epoch, amp, stop, mb, prog
     it, n_steps = iter(loader), len(loader)
     for _ in range(stats['step']): next(it)   # resume mid-epoch: same (seed, epoch) order, replayed without compute
     want_batch = any(hasattr(cb, 'after_batch') for cb in cbs or ())
-    for x, y in progress_bar(it, total=n_steps - stats['step'], parent=mb, display=progress, leave=False):
+    for x, y in progress_bar(it, total=n_steps - stats['step'], parent=mb, leave=False) if progress else it:
         res = train_step(stages, opts, scheds, x, y, amp)
         stats['loss'] += torch.stack([l for l, _ in res]) * len(y); stats['correct'] += torch.stack([c for _, c in res])
         stats['n'] += len(y); stats['step'] += 1
@@ -233,7 +233,7 @@ def _train_epoch(stages, opts, scheds, loader, stats, epoch, amp, stop, mb, prog
         if stop.set: return False
     return True
 
-# %% ../nbs/07_train.ipynb #12819cf1
+# %% ../nbs/07_train.ipynb #64bc7eac
 def plot_history(history:list, # the `history` of `fit` (or of a metrics.json)
                  ax=None, title:str=None):
     "Per-layer and per-strategy test accuracy over epochs."
@@ -248,7 +248,7 @@ def plot_history(history:list, # the `history` of `fit` (or of a metrics.json)
     if title: ax.set_title(title, fontsize=10)
     return ax
 
-# %% ../nbs/07_train.ipynb #5d12cfeb
+# %% ../nbs/07_train.ipynb #f8f7a630
 def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' or 'imagefolder:/path/to/tree'
         data:str=None,        # data root (default: $ASGE_DATA, else ~/.cache/asge_nb)
         download:bool=True,   # download a missing dataset with torchvision
@@ -261,7 +261,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
         bs:int=128,           # batch size
-        lr:float=2e-3,        # peak learning rate (AdamW)
+        lr:float=1e-2,        # peak learning rate (AdamW)
         wd:float=5e-4,        # weight decay (AdamW)
         warmup:float=0.03,    # fraction of steps of linear warm-up before the cosine decay
         fusion:str='logprob', # fusion rule reported as 'fusion': 'logprob', 'prob' or 'logit'
@@ -359,8 +359,8 @@ def write_metrics(out:Path, cfg:dict, dev, history:list)->dict:
         fig.tight_layout(); fig.savefig(out / 'history.png', dpi=100); plt.close(fig)
     return m
 
-# %% ../nbs/07_train.ipynb #0b26c228
-CLI_SKIP = ('progress', 'cbs')
+# %% ../nbs/07_train.ipynb #d45c1d5c
+CLI_SKIP = ('cbs',)
 
 def cli_parser()->argparse.ArgumentParser:
     "An argparse parser whose flags are `fit`'s arguments, with their docments as help."
