@@ -9,7 +9,7 @@ __all__ = ['METHODS', 'CKPT_FORMAT', 'RUN_KEYS', 'CLI_SKIP', 'LocalStage', 'BPSt
            'check_finite', 'resolve_device', 'check_config', 'check_resumable', 'plot_history', 'fit', 'summary_line',
            'write_metrics', 'cli_parser', 'print_summary', 'asge_train']
 
-# %% ../nbs/07_train.ipynb #6611f3ca
+# %% ../nbs/07_train.ipynb #b8b34ded
 import argparse, json, math, os, signal, sys, time
 from functools import partial
 from itertools import islice
@@ -23,19 +23,19 @@ from .projection import local_loss
 from .predict import fuse, FUSION_RULES
 from .data import get_data, DATASETS, DataNotFound
 
-# %% ../nbs/07_train.ipynb #ee889ba1
+# %% ../nbs/07_train.ipynb #738ab2fd
 class LocalStage(nn.Module):
-    "An ASGE block as a training stage: its logits for the local loss, and the next block's input with no graph."
+    "An ASGE block as a training stage: `forward` gives (feature maps, logits); `next_input` feeds the next block."
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
-    def forward(self, x):
-        y, z = self.block(x)
-        with torch.no_grad(): nxt = self.block.transition(y)
-        return nxt, z
+    def forward(self, x): return self.block(x)
+    @torch.no_grad()
+    def next_input(self, y): return self.block.transition(y.detach())
 
 class BPStage(nn.Module):
     "The backprop baseline as one stage: every block end to end, then a trained linear head."
     def __init__(self, net:nn.Module, head:nn.Module): super().__init__(); self.net, self.head = net, head
     def forward(self, x): return None, self.head(self.net.features(x))
+    def next_input(self, y): return None
 
 def bp_head(net:nn.Module)->nn.Module:
     "The baseline's trained classifier: global average pool of the last block's output, then a linear layer."
@@ -52,7 +52,7 @@ def make_stages(net:nn.Module,    # an `ASGENet`
     if method == 'bp': return [BPStage(net, head)]
     raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
 
-# %% ../nbs/07_train.ipynb #e39d5267
+# %% ../nbs/07_train.ipynb #ef2de58e
 def train_step(stages:list, # training stages (see `make_stages`)
                opts:list,   # one optimizer per stage
                scheds:list, # one LR schedule per stage
@@ -63,15 +63,15 @@ def train_step(stages:list, # training stages (see `make_stages`)
     out, h = [], x
     for st, opt, sch in zip(stages, opts, scheds):
         with torch.autocast(x.device.type, torch.bfloat16, enabled=amp):
-            h, z = st(h)
+            fmap, z = st(h)
             loss = local_loss(z, y)
-        opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step(); sch.step()
+        opt.step(); opt.zero_grad(set_to_none=True); sch.step()
+        with torch.autocast(x.device.type, torch.bfloat16, enabled=amp): h = st.next_input(fmap)
         out.append((loss.detach(), (z.argmax(1) == y).sum()))
     return out
 
-# %% ../nbs/07_train.ipynb #20524752
+# %% ../nbs/07_train.ipynb #804f0437
 def lr_factor(step:int, total:int, warmup:int)->float:
     "Linear warm-up to 1 over `warmup` steps, then cosine decay to 0 at `total`."
     if step < warmup: return (step + 1) / warmup
@@ -83,7 +83,7 @@ def make_optimizers(stages:list, lr:float, wd:float, total:int, warmup:float)->t
     f = partial(lr_factor, total=total, warmup=round(warmup * total))
     return opts, [torch.optim.lr_scheduler.LambdaLR(o, f) for o in opts]
 
-# %% ../nbs/07_train.ipynb #f3f15558
+# %% ../nbs/07_train.ipynb #862a0e96
 def eval_logits(net:nn.Module, x, method:str='asge', head:nn.Module=None)->list:
     "Per-layer logits (ASGE) or the head's logits as a one-element list (backprop)."
     return net(x) if method == 'asge' else [head(net.features(x))]
@@ -120,7 +120,7 @@ def strategy_accuracies(test:dict,     # `evaluate` on the test set
     return dict(fusion=fusion, best=None if best is None or fusion is None else layers[best], best_layer=best,
                 last=layers[-1], layers=layers, fusion_rules=test['fusion_rules'])
 
-# %% ../nbs/07_train.ipynb #25458027
+# %% ../nbs/07_train.ipynb #547a0580
 CKPT_FORMAT = 'asge_nb.checkpoint/1'
 
 class CheckpointError(ValueError): "A checkpoint that cannot be used: unreadable, not ours, or from another run."
@@ -155,7 +155,7 @@ def load_model(path:Path, # a checkpoint written by `fit`
     net.run_config = ck['config']
     return net.to(device).eval()
 
-# %% ../nbs/07_train.ipynb #44d6eff7
+# %% ../nbs/07_train.ipynb #8b631800
 class Interrupted(Exception): "Training was stopped by Ctrl-C after a checkpoint was saved."
 class NonFiniteLoss(RuntimeError): "A layer's loss became NaN or infinite."
 
@@ -177,7 +177,7 @@ def check_finite(loss_sum:torch.Tensor, epoch:int, step:int):
     bad = (~torch.isfinite(loss_sum)).nonzero()
     if len(bad): raise NonFiniteLoss(f"non-finite loss in layer {bad[0].item()} at epoch {epoch} (step {step}); training stopped, the last good checkpoint is kept")
 
-# %% ../nbs/07_train.ipynb #d3103d9d
+# %% ../nbs/07_train.ipynb #878a2586
 def resolve_device(device:str='auto')->torch.device:
     "'auto' means CUDA when available, else CPU; a CUDA request without CUDA is an error."
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -211,7 +211,7 @@ def check_resumable(ck:dict, c:dict, path):
     if diff: raise CheckpointError(f"{path} was written by another run: " + ', '.join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in diff.items())
                                    + "; pass the same settings to resume, or choose another --out")
 
-# %% ../nbs/07_train.ipynb #d8be4163
+# %% ../nbs/07_train.ipynb #4a38f1f9
 def _cb(cbs, event, **info):
     for cb in cbs or ():
         if hasattr(cb, event): getattr(cb, event)(info)
@@ -233,7 +233,7 @@ def _train_epoch(stages, opts, scheds, loader, stats, epoch, amp, stop, mb, prog
         if stop.set: return False
     return True
 
-# %% ../nbs/07_train.ipynb #64bc7eac
+# %% ../nbs/07_train.ipynb #e84bbafd
 def plot_history(history:list, # the `history` of `fit` (or of a metrics.json)
                  ax=None, title:str=None):
     "Per-layer and per-strategy test accuracy over epochs."
@@ -248,7 +248,7 @@ def plot_history(history:list, # the `history` of `fit` (or of a metrics.json)
     if title: ax.set_title(title, fontsize=10)
     return ax
 
-# %% ../nbs/07_train.ipynb #f8f7a630
+# %% ../nbs/07_train.ipynb #1f5abdc2
 def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' or 'imagefolder:/path/to/tree'
         data:str=None,        # data root (default: $ASGE_DATA, else ~/.cache/asge_nb)
         download:bool=True,   # download a missing dataset with torchvision
@@ -305,11 +305,13 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         start, history = ck['epoch'], ck['history']
         if ck['stats'] is not None: stats = dict(ck['stats'], loss=ck['stats']['loss'].to(dev), correct=ck['stats']['correct'].to(dev))
         torch.set_rng_state(ck['rng'])
+        if cuda and ck.get('cuda_rng'): torch.cuda.set_rng_state_all(ck['cuda_rng'])
     runners = [torch.compile(s) for s in stages] if compile else stages
     def state(epoch, stats):
         return dict(config=cfg, model_config=net.config, model=net.state_dict(), head=None if head is None else head.state_dict(),
                     opts=[o.state_dict() for o in opts], scheds=[s.state_dict() for s in scheds], epoch=epoch, history=history,
-                    stats=None if stats is None else dict(stats, loss=stats['loss'].cpu(), correct=stats['correct'].cpu()), rng=torch.get_rng_state())
+                    stats=None if stats is None else dict(stats, loss=stats['loss'].cpu(), correct=stats['correct'].cpu()),
+                    rng=torch.get_rng_state(), cuda_rng=torch.cuda.get_rng_state_all() if cuda else None)
     t0 = time.time() - (history[-1]['wall_s'] if history else 0.)
     _cb(cbs, 'before_fit', net=net, config=cfg, data=d, start_epoch=start + 1)
     mb = master_bar(range(start, epochs)) if progress else range(start, epochs)
@@ -359,7 +361,7 @@ def write_metrics(out:Path, cfg:dict, dev, history:list)->dict:
         fig.tight_layout(); fig.savefig(out / 'history.png', dpi=100); plt.close(fig)
     return m
 
-# %% ../nbs/07_train.ipynb #d45c1d5c
+# %% ../nbs/07_train.ipynb #8caf3a02
 CLI_SKIP = ('cbs',)
 
 def cli_parser()->argparse.ArgumentParser:
