@@ -9,7 +9,7 @@ __all__ = ['METHODS', 'CKPT_FORMAT', 'RUN_KEYS', 'CLI_SKIP', 'LocalStage', 'BPSt
            'check_finite', 'resolve_device', 'check_config', 'check_resumable', 'plot_history', 'fit', 'summary_line',
            'write_metrics', 'cli_parser', 'print_summary', 'asge_train']
 
-# %% ../nbs/07_train.ipynb #b8b34ded
+# %% ../nbs/07_train.ipynb #1f89a8a6
 import argparse, json, math, os, signal, sys, time
 from functools import partial
 from itertools import islice
@@ -23,7 +23,7 @@ from .projection import local_loss
 from .predict import fuse, FUSION_RULES
 from .data import get_data, DATASETS, DataNotFound
 
-# %% ../nbs/07_train.ipynb #738ab2fd
+# %% ../nbs/07_train.ipynb #d083c676
 class LocalStage(nn.Module):
     "An ASGE block as a training stage: `forward` gives (feature maps, logits); `next_input` feeds the next block."
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
@@ -52,7 +52,7 @@ def make_stages(net:nn.Module,    # an `ASGENet`
     if method == 'bp': return [BPStage(net, head)]
     raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
 
-# %% ../nbs/07_train.ipynb #ef2de58e
+# %% ../nbs/07_train.ipynb #f4af6c4a
 def train_step(stages:list, # training stages (see `make_stages`)
                opts:list,   # one optimizer per stage
                scheds:list, # one LR schedule per stage
@@ -71,7 +71,7 @@ def train_step(stages:list, # training stages (see `make_stages`)
         out.append((loss.detach(), (z.argmax(1) == y).sum()))
     return out
 
-# %% ../nbs/07_train.ipynb #804f0437
+# %% ../nbs/07_train.ipynb #a268b5d6
 def lr_factor(step:int, total:int, warmup:int)->float:
     "Linear warm-up to 1 over `warmup` steps, then cosine decay to 0 at `total`."
     if step < warmup: return (step + 1) / warmup
@@ -83,7 +83,7 @@ def make_optimizers(stages:list, lr:float, wd:float, total:int, warmup:float)->t
     f = partial(lr_factor, total=total, warmup=round(warmup * total))
     return opts, [torch.optim.lr_scheduler.LambdaLR(o, f) for o in opts]
 
-# %% ../nbs/07_train.ipynb #862a0e96
+# %% ../nbs/07_train.ipynb #c3c8c13e
 def eval_logits(net:nn.Module, x, method:str='asge', head:nn.Module=None)->list:
     "Per-layer logits (ASGE) or the head's logits as a one-element list (backprop)."
     return net(x) if method == 'asge' else [head(net.features(x))]
@@ -120,7 +120,7 @@ def strategy_accuracies(test:dict,     # `evaluate` on the test set
     return dict(fusion=fusion, best=None if best is None or fusion is None else layers[best], best_layer=best,
                 last=layers[-1], layers=layers, fusion_rules=test['fusion_rules'])
 
-# %% ../nbs/07_train.ipynb #547a0580
+# %% ../nbs/07_train.ipynb #52ba3b7d
 CKPT_FORMAT = 'asge_nb.checkpoint/1'
 
 class CheckpointError(ValueError): "A checkpoint that cannot be used: unreadable, not ours, or from another run."
@@ -155,7 +155,7 @@ def load_model(path:Path, # a checkpoint written by `fit`
     net.run_config = ck['config']
     return net.to(device).eval()
 
-# %% ../nbs/07_train.ipynb #8b631800
+# %% ../nbs/07_train.ipynb #5956d195
 class Interrupted(Exception): "Training was stopped by Ctrl-C after a checkpoint was saved."
 class NonFiniteLoss(RuntimeError): "A layer's loss became NaN or infinite."
 
@@ -177,7 +177,7 @@ def check_finite(loss_sum:torch.Tensor, epoch:int, step:int):
     bad = (~torch.isfinite(loss_sum)).nonzero()
     if len(bad): raise NonFiniteLoss(f"non-finite loss in layer {bad[0].item()} at epoch {epoch} (step {step}); training stopped, the last good checkpoint is kept")
 
-# %% ../nbs/07_train.ipynb #878a2586
+# %% ../nbs/07_train.ipynb #b819ac61
 def resolve_device(device:str='auto')->torch.device:
     "'auto' means CUDA when available, else CPU; a CUDA request without CUDA is an error."
     if device == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
@@ -211,7 +211,7 @@ def check_resumable(ck:dict, c:dict, path):
     if diff: raise CheckpointError(f"{path} was written by another run: " + ', '.join(f"{k}={a!r} there, {b!r} here" for k, (a, b) in diff.items())
                                    + "; pass the same settings to resume, or choose another --out")
 
-# %% ../nbs/07_train.ipynb #4a38f1f9
+# %% ../nbs/07_train.ipynb #ce406607
 def _cb(cbs, event, **info):
     for cb in cbs or ():
         if hasattr(cb, event): getattr(cb, event)(info)
@@ -233,22 +233,24 @@ def _train_epoch(stages, opts, scheds, loader, stats, epoch, amp, stop, mb, prog
         if stop.set: return False
     return True
 
-# %% ../nbs/07_train.ipynb #e84bbafd
+# %% ../nbs/07_train.ipynb #578cd8c7
 def plot_history(history:list, # the `history` of `fit` (or of a metrics.json)
                  ax=None, title:str=None):
     "Per-layer and per-strategy test accuracy over epochs."
-    import matplotlib.pyplot as plt
-    if ax is None: _, ax = plt.subplots(figsize=(6, 3.5))
+    import matplotlib
+    if ax is None:
+        import matplotlib.pyplot as plt
+        _, ax = plt.subplots(figsize=(6, 3.5))
     ep = [h['epoch'] for h in history]
     L = len(history[-1]['test_acc']['layers'])
-    for l in range(L): ax.plot(ep, [h['test_acc']['layers'][l] for h in history], '-o', ms=3, lw=1, color=plt.cm.viridis(l / max(1, L - 1)), label=f"layer {l}")
+    for l in range(L): ax.plot(ep, [h['test_acc']['layers'][l] for h in history], '-o', ms=3, lw=1, color=matplotlib.colormaps['viridis'](l / max(1, L - 1)), label=f"layer {l}")
     for s, st in (('fusion', 'k--'), ('best', 'r:')):
         if history[-1]['test_acc'][s] is not None: ax.plot(ep, [h['test_acc'][s] for h in history], st, lw=2, label=s)
     ax.set_xlabel('epoch'); ax.set_ylabel('test accuracy (%)'); ax.legend(fontsize=7, ncol=2); ax.grid(alpha=.3)
     if title: ax.set_title(title, fontsize=10)
     return ax
 
-# %% ../nbs/07_train.ipynb #1f5abdc2
+# %% ../nbs/07_train.ipynb #555a6618
 def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' or 'imagefolder:/path/to/tree'
         data:str=None,        # data root (default: $ASGE_DATA, else ~/.cache/asge_nb)
         download:bool=True,   # download a missing dataset with torchvision
@@ -355,13 +357,12 @@ def write_metrics(out:Path, cfg:dict, dev, history:list)->dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / 'metrics.json').write_text(json.dumps(m, indent=1))
     (out / 'history.json').write_text(json.dumps(history, indent=1))
-    import matplotlib; import matplotlib.pyplot as plt
-    with matplotlib.rc_context({'backend': 'Agg'}):
-        fig, ax = plt.subplots(figsize=(6, 3.5)); plot_history(history, ax, f"{cfg['method']} {cfg['arch']} on {cfg['dataset']}")
-        fig.tight_layout(); fig.savefig(out / 'history.png', dpi=100); plt.close(fig)
+    from matplotlib.figure import Figure   # no pyplot: works headless and leaves a notebook's figures alone
+    fig = Figure(figsize=(6, 3.5)); plot_history(history, fig.subplots(), f"{cfg['method']} {cfg['arch']} on {cfg['dataset']}")
+    fig.tight_layout(); fig.savefig(out / 'history.png', dpi=100)
     return m
 
-# %% ../nbs/07_train.ipynb #8caf3a02
+# %% ../nbs/07_train.ipynb #12af5c2c
 CLI_SKIP = ('cbs',)
 
 def cli_parser()->argparse.ArgumentParser:
