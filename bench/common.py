@@ -1,5 +1,5 @@
 "Shared by the benchmark scripts: environment facts and results files."
-import json, os, platform, shlex, subprocess, sys, time
+import inspect, json, os, platform, shlex, subprocess, sys, time
 from pathlib import Path
 import torch
 
@@ -35,3 +35,101 @@ def write_results(path, benchmark:str, results, device:str='cpu', **extra)->dict
     tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, path)
     print(f"wrote {path}")
     return doc
+
+# ---- speed and memory benchmarks (bench/step_time.py, bench/memory.py) ----
+# The trainers are built exactly as `asge_nb.train.fit` builds them (same `make_stages`, `bp_head`, `make_optimizers`,
+# `train_step`, optimizer defaults, channels_last and bf16 autocast on CUDA), so the benchmarks time the engine users run.
+
+METHODS = ('asge', 'bp')
+# Targets of the issue, as ratios ASGE / backprop; they apply to the cases with `target=True` (VGG8 at batch 128).
+TARGETS = dict(step_time=0.70, memory=0.50)
+
+# Same network, batch and dtype for both methods; the CPU sizes are scaled down so a run fits in minutes on 2 cores.
+CASES = {
+    'vgg8': dict(arch='vgg8', img_size=32, n_classes=10, in_chans=3, target=True,
+                 cpu=dict(width=0.25, bs=128), cuda=dict(width=1.0, bs=128)),
+    'resnet18_ch4': dict(arch='resnet18_ch4', img_size=64, n_classes=10, in_chans=3, target=False,
+                         cpu=dict(width=1 / 16, bs=128), cuda=dict(width=1.0, bs=128)),
+}
+
+def fit_defaults()->dict:
+    "The trainer's own defaults (lr, weight decay, warm-up), read from `fit` so the benchmarks cannot drift from it."
+    from asge_nb.train import fit
+    return {k: v.default for k, v in inspect.signature(fit).parameters.items()}
+
+def case_config(name:str, kind:str)->dict:
+    "The flat configuration of case `name` on a device of `kind` ('cpu' or 'cuda')."
+    c = CASES[name]
+    return dict(case=name, arch=c['arch'], img_size=c['img_size'], n_classes=c['n_classes'], in_chans=c['in_chans'],
+                target=c['target'], **c[kind])
+
+class Trainer:
+    "One method's training state on one case, built like `fit` builds it; `step(x, y)` is the engine's `train_step`."
+    def __init__(self, cfg:dict, method:str, dev:torch.device, seed:int=0, total_steps:int=10**6):
+        from asge_nb.model import build_model
+        from asge_nb.train import bp_head, make_optimizers, make_stages
+        self.cfg, self.method, self.dev = cfg, method, dev
+        cuda = dev.type == 'cuda'
+        self.amp = cuda   # fit: bf16 autocast defaults to on for CUDA, off on CPU
+        torch.manual_seed(seed)   # the same seed for both methods: identical initial network
+        self.net = build_model(cfg['arch'], n_classes=cfg['n_classes'], in_chans=cfg['in_chans'], img_size=cfg['img_size'], width=cfg['width'])
+        self.head = bp_head(self.net) if method == 'bp' else None
+        self.net.to(dev, memory_format=torch.channels_last if cuda else torch.contiguous_format)
+        if self.head is not None: self.head.to(dev)
+        self.stages = make_stages(self.net, method, self.head)
+        for s in self.stages: s.train()
+        d = fit_defaults()
+        self.opts, self.scheds = make_optimizers(self.stages, d['lr'], d['wd'], total_steps, d['warmup'])
+
+    def step(self, x, y):
+        from asge_nb.train import train_step
+        return train_step(self.stages, self.opts, self.scheds, x, y, self.amp)
+
+    def zero_grad(self):
+        for o in self.opts: o.zero_grad(set_to_none=True)
+
+    def modules(self)->list: return [self.net] + ([self.head] if self.head is not None else [])
+
+    def persistent_bytes(self)->dict:
+        "Bytes that live across steps whatever the schedule: parameters, fixed buffers (projections), optimizer state."
+        params = sum(p.numel() * p.element_size() for m in self.modules() for p in m.parameters())
+        buffers = sum(b.numel() * b.element_size() for m in self.modules() for b in m.buffers())
+        opt_state = sum(v.numel() * v.element_size() for o in self.opts for st in o.state.values() for v in st.values() if torch.is_tensor(v))
+        n_params = sum(p.numel() for m in self.modules() for p in m.parameters())
+        return dict(n_params=n_params, params=params, buffers=buffers, optimizer_state=opt_state, total=params + buffers + opt_state)
+
+def make_batch(cfg:dict, dev:torch.device, seed:int=0)->tuple:
+    "A random batch of the case's shape, laid out as `fit`'s loaders lay it out (channels_last on CUDA)."
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(cfg['bs'], cfg['in_chans'], cfg['img_size'], cfg['img_size'], generator=g)
+    y = torch.randint(0, cfg['n_classes'], (cfg['bs'],), generator=g)
+    return x.to(dev, memory_format=torch.channels_last if dev.type == 'cuda' else torch.contiguous_format), y.to(dev)
+
+def sync(dev:torch.device):
+    if dev.type == 'cuda': torch.cuda.synchronize(dev)
+
+def add_bench_args(p, what:str):
+    "The command-line flags both speed and memory benchmarks take."
+    p.add_argument('--device', default='auto', help="'auto' (CUDA when available), 'cpu', 'cuda', 'cuda:N'")
+    p.add_argument('--cases', nargs='+', default=list(CASES), choices=list(CASES), help='cases to run')
+    p.add_argument('--out', default=None, help=f"results JSON (default: bench/results/{what}_<device-kind>.json)")
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (default: torch default)')
+    return p
+
+def bench_setup(args, what:str)->tuple:
+    "The device, its kind ('cpu'/'cuda') and the output path from the parsed flags."
+    from asge_nb.train import resolve_device
+    if args.threads: torch.set_num_threads(args.threads)
+    try: dev = resolve_device(args.device)
+    except ValueError as e: raise SystemExit(f"{Path(sys.argv[0]).name}: error: {e}")
+    kind = 'cuda' if dev.type == 'cuda' else 'cpu'
+    out = Path(args.out) if args.out else Path(__file__).resolve().parent / 'results' / f"{what}_{kind}.json"
+    return dev, kind, out
+
+def run_facts()->dict:
+    "Facts beyond `environment` that matter for timings on a shared machine."
+    try: affinity = len(os.sched_getaffinity(0))
+    except AttributeError: affinity = os.cpu_count()
+    return dict(cpu_affinity=affinity, loadavg_start=[round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None)
+
+def mib(b)->float: return round(b / 2**20, 3)
