@@ -6,17 +6,17 @@
 __all__ = ['VGG8_PLAN', 'ARCHS', 'ASGEBlock', 'ASGENet', 'scale', 'make_net', 'check_args', 'vgg8', 'BasicBody', 'resnet18_ch4',
            'build_model']
 
-# %% ../nbs/04_model.ipynb #8c79c224
+# %% ../nbs/04_model.ipynb #304b113a
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .partition import num_patches
-from .goodness import spatial_goodness
+from .goodness import spatial_goodness, relu_goodness
 from .projection import RandomProjection
 from .pooling import make_pool, LayerNorm2d
 
-# %% ../nbs/04_model.ipynb #1f05a81c
+# %% ../nbs/04_model.ipynb #0f5c645f
 class ASGEBlock(nn.Module):
     "One locally supervised layer: body -> ReLU -> spatial goodness -> fixed projection; `transition` feeds the next block."
     def __init__(self,
@@ -37,14 +37,14 @@ class ASGEBlock(nn.Module):
 
     def forward(self, x:Tensor)->tuple:
         "(feature maps Y, logits z) of this block"
-        y = F.relu(self.body(x))
-        return y, self.proj(spatial_goodness(y, self.p))
+        y, g = relu_goodness(self.body(x), self.p, inplace=True)   # = relu, then spatial_goodness, leaner
+        return y, self.proj(g)
 
     def transition(self, y:Tensor)->Tensor:
         "The next block's input: pool (where this block downsamples), then layer norm."
         return self.norm(self.pool(y))
 
-# %% ../nbs/04_model.ipynb #bfe72638
+# %% ../nbs/04_model.ipynb #c5353e33
 class ASGENet(nn.Module):
     "A stack of `ASGEBlock`s; `net(x)` returns each block's logits, every block fed a detached input."
     def __init__(self,
@@ -77,12 +77,12 @@ class ASGENet(nn.Module):
         return logits
 
     def features(self, x:Tensor)->Tensor:
-        "The last block's output after its transition, with the end-to-end graph (for the backprop baseline)."
+        "The last block's output after its transition, with the end-to-end graph (for the backprop baseline; no goodness)."
         self.check_input(x)
-        for b in self.blocks: x = b.transition(b(x)[0])
+        for b in self.blocks: x = b.transition(F.relu(b.body(x)))
         return x
 
-# %% ../nbs/04_model.ipynb #9a854c2c
+# %% ../nbs/04_model.ipynb #66e1efd2
 def scale(c:int, width:float)->int: return max(1, round(c * width))
 
 def make_net(plan:list,        # [(body, out_channels, body_stride, pool_after)] per block
@@ -105,7 +105,7 @@ def make_net(plan:list,        # [(body, out_channels, body_stride, pool_after)]
         if pool_after: size //= 2
     return ASGENet(blocks, in_chans, img_size, config)
 
-# %% ../nbs/04_model.ipynb #5464a3ae
+# %% ../nbs/04_model.ipynb #f9befe97
 def check_args(arch:str, n_classes:int, in_chans:int, img_size:int, width:float, alpha:float, min_size:int):
     if not (isinstance(n_classes, int) and n_classes >= 2): raise ValueError(f"{arch}: n_classes must be an int >= 2, got {n_classes!r}")
     if not (isinstance(in_chans, int) and in_chans >= 1): raise ValueError(f"{arch}: in_chans must be an int >= 1, got {in_chans!r}")
@@ -114,7 +114,7 @@ def check_args(arch:str, n_classes:int, in_chans:int, img_size:int, width:float,
     if not (isinstance(img_size, int) and img_size >= min_size):
         raise ValueError(f"{arch} cannot take img_size={img_size!r}: its downsampling needs at least {min_size} px")
 
-# %% ../nbs/04_model.ipynb #677046b6
+# %% ../nbs/04_model.ipynb #aa018247
 VGG8_PLAN = [(128, False), (256, True), (256, False), (512, True), (512, True), (512, True)]  # (channels, pool after)
 
 def vgg8(n_classes:int=10,  # classes K
@@ -136,7 +136,7 @@ def vgg8(n_classes:int=10,  # classes K
         plan.append((nn.Conv2d(c_in, c, 3, padding=1), c, 1, pool_after)); c_in = c
     return make_net(plan, n_classes, in_chans, img_size, alpha, pool, norm, seed, n_var, config)
 
-# %% ../nbs/04_model.ipynb #4a0ff1fc
+# %% ../nbs/04_model.ipynb #23de7a10
 class BasicBody(nn.Module):
     "ResNet BasicBlock without its final ReLU (the ASGE block applies it): conv-BN-ReLU-conv-BN + shortcut."
     def __init__(self, c_in:int, c_out:int):
@@ -168,7 +168,7 @@ def resnet18_ch4(n_classes:int=1000, # classes K
             plan.append((BasicBody(c_in, c), c, 1, i == 1 and stage < 3)); c_in = c
     return make_net(plan, n_classes, in_chans, img_size, alpha, pool, norm, seed, n_var, config)
 
-# %% ../nbs/04_model.ipynb #8dc505c2
+# %% ../nbs/04_model.ipynb #b1042598
 ARCHS = {'vgg8': vgg8, 'resnet18_ch4': resnet18_ch4}
 
 def build_model(arch:str='vgg8', # 'vgg8' or 'resnet18_ch4'
