@@ -19,13 +19,15 @@ def cpu_name()->str:
     except OSError: pass
     return platform.processor() or platform.machine()
 
+COMMIT_AT_START = git_commit()   # taken at import: the commit of the code the benchmark runs, not of the tree at its end
+
 def environment(device:str='cpu')->dict:
     "Hardware and software facts recorded with every result."
     dev = torch.device('cuda' if device == 'auto' and torch.cuda.is_available() else ('cpu' if device == 'auto' else device))
     hw = (f"{torch.cuda.get_device_name(dev)} (GPU)" if dev.type == 'cuda'
           else f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (CPU)")
     return dict(hardware=hw, device_type=dev.type, torch=torch.__version__, python=platform.python_version(),
-                cpu_count=os.cpu_count(), threads=torch.get_num_threads(), commit=git_commit(),
+                cpu_count=os.cpu_count(), threads=torch.get_num_threads(), commit=COMMIT_AT_START,
                 date=time.strftime('%Y-%m-%d %H:%M:%S %Z'), command=' '.join(shlex.quote(a) for a in ['python'] + sys.argv))
 
 def write_results(path, benchmark:str, results, device:str='cpu', **extra)->dict:
