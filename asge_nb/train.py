@@ -285,6 +285,8 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
     check_config(cfg)
     out, dev = Path(out), resolve_device(device)
     ckpt_path = out / 'last.pt'
+    if not resume and ckpt_path.exists():   # never overwrite another run's checkpoint by accident
+        raise ValueError(f"{ckpt_path} already exists: pass resume=True (--resume) to continue that run, or choose another out folder")
     ck = load_checkpoint(ckpt_path) if resume else None
     if ck is not None: check_resumable(ck, cfg, ckpt_path)
     cuda = dev.type == 'cuda'
