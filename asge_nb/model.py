@@ -128,7 +128,7 @@ def vgg8(n_classes:int=10,  # classes K
          n_var:int=None,    # N of N(0, 1/N); None = fan-in
         )->ASGENet:
     "VGG8 (VGG8b's six conv layers) as an ASGE network."
-    config = dict(arch='vgg8', n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=width, alpha=alpha, pool=pool, norm=norm, seed=seed, n_var=n_var)
+    config = dict(arch='vgg8', **locals())   # the arguments, exactly: what `build_model` needs to rebuild it
     check_args('vgg8', n_classes, in_chans, img_size, width, alpha, min_size=16)
     plan, c_in = [], in_chans
     for c, pool_after in VGG8_PLAN:
@@ -157,7 +157,7 @@ def resnet18_ch4(n_classes:int=1000, # classes K
                  n_var:int=None,     # N of N(0, 1/N); None = fan-in
                 )->ASGENet:
     "ResNet-18 with 4x channels as an ASGE network: a stem block and eight BasicBlock blocks."
-    config = dict(arch='resnet18_ch4', n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=width, alpha=alpha, pool=pool, norm=norm, seed=seed, n_var=n_var)
+    config = dict(arch='resnet18_ch4', **locals())   # the arguments, exactly: what `build_model` needs to rebuild it
     check_args('resnet18_ch4', n_classes, in_chans, img_size, width, alpha, min_size=32)
     c0 = scale(256, width)
     plan = [(nn.Sequential(nn.Conv2d(in_chans, c0, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(c0)), c0, 2, True)]
