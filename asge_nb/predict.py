@@ -64,24 +64,28 @@ def predict(logits:list,           # per-layer logits, each [B, K]
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
 
 # %% ../nbs/05_prediction.ipynb #64794f75
+def _conv_macs(net:nn.Module)->dict:
+    "Hooks that record each conv's multiply-accumulates per forward, by module; `.remove()` them when done."
+    macs = {}
+    def hook(m, i, o): macs[m] = o.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
+    return macs, [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+
 def block_costs(net:nn.Module, # an `ASGENet`
                )->list:        # one dict per block
     "Per-block parameters, projection size, conv MACs and live activations (per image), measured on the meta device."
     with torch.device('meta'): net = build_model(**net.config)  # a shape-only twin: `net` itself is left alone
-    macs = {}
-    def hook(m, i, o): macs[m] = o.numel() * m.in_channels // m.groups * m.kernel_size[0] * m.kernel_size[1]
-    hs = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
-    x, rows = torch.empty(1, net.in_chans, net.img_size, net.img_size, device='meta'), []
+    macs, hooks = _conv_macs(net)
+    x, rows, seen = torch.empty(1, net.in_chans, net.img_size, net.img_size, device='meta'), [], 0
     try:
         with torch.no_grad():
-            for l, b in enumerate(net.blocks):
-                macs.clear()
-                y, z = b(x)
-                rows.append(dict(layer=l, c=b.c, size=b.size, p=b.p, goodness=b.c * b.p ** 2, proj=b.proj.weight.numel() + b.proj.bias.numel(),
-                                 params=sum(p.numel() for p in b.parameters()), macs=sum(macs.values()), act=x.numel() + y.numel()))
-                x = b.transition(y)
+            for b, o in zip(net.blocks, net.walk(x)):
+                total = sum(macs.values())
+                rows.append(dict(layer=len(rows), c=b.c, size=b.size, p=b.p, goodness=b.c * b.p ** 2,
+                                 proj=b.proj.weight.numel() + b.proj.bias.numel(),
+                                 params=sum(p.numel() for p in b.parameters()), macs=total - seen, act=o.x.numel() + o.y.numel()))
+                seen = total
     finally:
-        for h in hs: h.remove()
+        for h in hooks: h.remove()
     return rows
 
 def strategy_costs(net:nn.Module, # an `ASGENet`
