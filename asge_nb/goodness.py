@@ -27,7 +27,8 @@ def spatial_goodness(y:Tensor, # post-ReLU feature maps, [B, C, H, W]
 
 def check_goodness_args(y:Tensor, p:int):
     "Refuse anything but feature maps [B, C, H, W] and an int p in 1..min(H, W), naming the problem."
-    if y.ndim != 4: raise ValueError(f"spatial_goodness: expected feature maps [B, C, H, W], got shape {tuple(y.shape)}")
+    if y.ndim != 4:
+        raise ValueError(f"spatial_goodness: expected feature maps [B, C, H, W], got shape {tuple(y.shape)}")
     if not (isinstance(p, int) and 1 <= p <= min(y.shape[-2:])):
         raise ValueError(f"spatial_goodness: p must be an int in 1..min(H, W) = {min(y.shape[-2:])}, got {p!r}")
 
@@ -56,7 +57,7 @@ class ReluGoodness(torch.autograd.Function):
 
 def relu_goodness(a:Tensor,           # pre-activations (conv output), [B, C, H, W]
                   p:int,              # patches per side
-                  inplace:bool=False, # overwrite `a` with relu(a) (saves a full-size buffer; `a` must not be needed elsewhere)
+                  inplace:bool=False, # overwrite `a` with relu(a): saves a buffer; `a` must not be needed elsewhere
                  )->tuple:            # (relu(a), goodness [B, C*p*p])
     "ReLU and spatial goodness in one step, with a hand-written gradient."
     check_goodness_args(a, p)

@@ -8,18 +8,17 @@ __all__ = ['VGG8_PLAN', 'ARCHS', 'ASGEBlock', 'BlockOut', 'ASGENet', 'scale', 'm
 
 # %% ../nbs/04_model.ipynb #304b113a
 from typing import NamedTuple
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .partition import num_patches
-from .goodness import spatial_goodness, relu_goodness
+from .goodness import relu_goodness
 from .projection import RandomProjection
 from .pooling import make_pool, LayerNorm2d
 
 # %% ../nbs/04_model.ipynb #0f5c645f
 class ASGEBlock(nn.Module):
-    "One locally supervised layer: body -> ReLU -> spatial goodness -> fixed projection; `transition` feeds the next block."
+    "One locally supervised layer: body, ReLU, spatial goodness, fixed projection; `transition` feeds the next block."
     def __init__(self,
                  body:nn.Module,       # maps the block input to pre-activations [B, C, H, W]
                  c:int,                # channels C of the body's output
@@ -61,7 +60,8 @@ class ASGENet(nn.Module):
                  config:dict=None, # the arguments that rebuild this network (see `build_model`)
                 ):
         super().__init__()
-        self.blocks, self.in_chans, self.img_size, self.config = nn.ModuleList(blocks), in_chans, img_size, config or {}
+        self.blocks, self.in_chans, self.img_size = nn.ModuleList(blocks), in_chans, img_size
+        self.config = config or {}
 
     @property
     def patches(self)->list: return [b.p for b in self.blocks]
@@ -112,14 +112,17 @@ def make_net(plan:list,        # [(body, out_channels, body_stride, pool_after)]
     for l, (body, c, stride, pool_after) in enumerate(plan):
         size //= stride
         p = num_patches(c, c_last, size, size, alpha)
-        blocks.append(ASGEBlock(body, c, size, p, n_classes, make_pool(pool) if pool_after else None, norm, seed * 1000 + l, n_var))
+        down = make_pool(pool) if pool_after else None
+        blocks.append(ASGEBlock(body, c, size, p, n_classes, down, norm, seed * 1000 + l, n_var))
         if pool_after: size //= 2
     return ASGENet(blocks, in_chans, img_size, config)
 
 # %% ../nbs/04_model.ipynb #f9befe97
 def check_args(arch:str, n_classes:int, in_chans:int, img_size:int, width:float, alpha:float, min_size:int):
-    if not (isinstance(n_classes, int) and n_classes >= 2): raise ValueError(f"{arch}: n_classes must be an int >= 2, got {n_classes!r}")
-    if not (isinstance(in_chans, int) and in_chans >= 1): raise ValueError(f"{arch}: in_chans must be an int >= 1, got {in_chans!r}")
+    if not (isinstance(n_classes, int) and n_classes >= 2):
+        raise ValueError(f"{arch}: n_classes must be an int >= 2, got {n_classes!r}")
+    if not (isinstance(in_chans, int) and in_chans >= 1):
+        raise ValueError(f"{arch}: in_chans must be an int >= 1, got {in_chans!r}")
     if not width > 0: raise ValueError(f"{arch}: width must be > 0, got {width!r}")
     if not alpha >= 0: raise ValueError(f"{arch}: alpha must be >= 0, got {alpha!r}")
     if not (isinstance(img_size, int) and img_size >= min_size):
@@ -154,7 +157,8 @@ class BasicBody(nn.Module):
         super().__init__()
         self.conv1, self.bn1 = nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
         self.conv2, self.bn2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out)
-        self.shortcut = nn.Identity() if c_in == c_out else nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))
+        self.shortcut = (nn.Identity() if c_in == c_out else
+                         nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out)))
     def forward(self, x): return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x))))) + self.shortcut(x)
 
 def resnet18_ch4(n_classes:int=1000, # classes K
@@ -171,7 +175,8 @@ def resnet18_ch4(n_classes:int=1000, # classes K
     config = dict(arch='resnet18_ch4', **locals())   # the arguments, exactly: what `build_model` needs to rebuild it
     check_args('resnet18_ch4', n_classes, in_chans, img_size, width, alpha, min_size=32)
     c0 = scale(256, width)
-    plan = [(nn.Sequential(nn.Conv2d(in_chans, c0, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(c0)), c0, 2, True)]
+    stem = nn.Sequential(nn.Conv2d(in_chans, c0, 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(c0))
+    plan = [(stem, c0, 2, True)]
     c_in = c0
     for stage, c in enumerate([256, 512, 1024, 2048]):
         c = scale(c, width)

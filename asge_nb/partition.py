@@ -18,5 +18,6 @@ def num_patches(c:int,            # channels of this layer
     "ASGE's adaptive partition: $P = \\min(\\max(1, \\lfloor \\alpha C_L / C \\rfloor), H, W)$."
     for name, v in dict(c=c, c_last=c_last, h=h, w=w).items():
         if not isinstance(v, int) or v <= 0: raise ValueError(f"num_patches: {name} must be a positive int, got {v!r}")
-    if not (alpha >= 0 and math.isfinite(alpha)): raise ValueError(f"num_patches: alpha must be a finite number >= 0, got {alpha!r}")
+    if not (alpha >= 0 and math.isfinite(alpha)):
+        raise ValueError(f"num_patches: alpha must be a finite number >= 0, got {alpha!r}")
     return min(max(1, math.floor(alpha * c_last / c)), h, w)

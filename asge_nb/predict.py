@@ -18,10 +18,12 @@ STRATEGIES = ('fusion', 'best', 'last')
 FUSION_RULES = ('logprob', 'prob', 'logit')
 
 def check_logits(logits:list):
-    if not isinstance(logits, (list, tuple)) or not logits: raise ValueError("expected a non-empty list of per-layer logits [B, K]")
+    if not isinstance(logits, (list, tuple)) or not logits:
+        raise ValueError("expected a non-empty list of per-layer logits [B, K]")
     shape = logits[0].shape
     for l, z in enumerate(logits):
-        if z.ndim != 2 or z.shape != shape: raise ValueError(f"per-layer logits must all be [B, K] = {tuple(shape)}; layer {l} is {tuple(z.shape)}")
+        if z.ndim != 2 or z.shape != shape:
+            raise ValueError(f"per-layer logits must all be [B, K] = {tuple(shape)}; layer {l} is {tuple(z.shape)}")
 
 def check_rule(rule:str)->str:
     "The one check of a fusion rule's name."
@@ -36,7 +38,8 @@ def fuse(logits:list,      # per-layer logits, each [B, K]
     check_logits(logits)
     check_rule(rule)
     zs = [logits[l] for l in (range(len(logits)) if layers is None else layers)]
-    f = {'logprob': lambda z: F.log_softmax(z.float(), 1), 'prob': lambda z: F.softmax(z.float(), 1), 'logit': lambda z: z.float()}[rule]
+    f = {'logprob': lambda z: F.log_softmax(z.float(), 1), 'prob': lambda z: F.softmax(z.float(), 1),
+         'logit': lambda z: z.float()}[rule]
     return torch.stack([f(z) for z in zs]).sum(0)
 
 # %% ../nbs/05_prediction.ipynb #b6446fc5
@@ -63,7 +66,8 @@ def predict(logits:list,           # per-layer logits, each [B, K]
     if strategy == 'fusion': return fuse(logits, rule).argmax(1)
     if strategy == 'last': return logits[-1].argmax(1)
     if strategy == 'best':
-        if best is None: raise ValueError("strategy 'best' needs best=<layer index>, chosen with best_layer() on held-out data")
+        if best is None:
+            raise ValueError("strategy 'best' needs best=<layer index>, chosen with best_layer() on held-out data")
         if not 0 <= best < len(logits): raise ValueError(f"best={best} is out of range for {len(logits)} layers")
         return logits[best].argmax(1)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
@@ -87,7 +91,8 @@ def block_costs(net:nn.Module, # an `ASGENet`
                 total = sum(macs.values())
                 rows.append(dict(layer=len(rows), c=b.c, size=b.size, p=b.p, goodness=b.c * b.p ** 2,
                                  proj=b.proj.weight.numel() + b.proj.bias.numel(),
-                                 params=sum(p.numel() for p in b.parameters()), macs=total - seen, act=o.x.numel() + o.y.numel()))
+                                 params=sum(p.numel() for p in b.parameters()), macs=total - seen,
+                                 act=o.x.numel() + o.y.numel()))
                 seen = total
     finally:
         for h in hooks: h.remove()
@@ -99,8 +104,10 @@ def strategy_costs(net:nn.Module, # an `ASGENet`
     "Parameters, classifier size, conv MACs and peak live activations (per image) of fusion, best and last."
     rows = block_costs(net)
     best = len(rows) // 2 if best is None else best
-    def cost(upto, proj_rows, extra): return dict(params=sum(r['params'] for r in rows[:upto + 1]), classifier=sum(r['proj'] for r in proj_rows),
-                                                  macs=sum(r['macs'] for r in rows[:upto + 1]), peak_act=max(r['act'] for r in rows[:upto + 1]) + extra)
+    def cost(upto, proj_rows, extra):
+        used = rows[:upto + 1]
+        return dict(params=sum(r['params'] for r in used), classifier=sum(r['proj'] for r in proj_rows),
+                    macs=sum(r['macs'] for r in used), peak_act=max(r['act'] for r in used) + extra)
     K, L = net.n_classes, len(rows)
     return {'fusion': cost(L - 1, rows, K),   # + the running sum of log-probabilities
             'best': cost(best, rows[best:best + 1], 0),

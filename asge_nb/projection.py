@@ -22,7 +22,8 @@ class RandomProjection(nn.Module):
                  n_var:int=None,     # N in N(0, 1/N); None means the fan-in `n_in`
                 ):
         super().__init__()
-        if n_in < 1 or n_classes < 1: raise ValueError(f"RandomProjection: n_in and n_classes must be >= 1, got {n_in}, {n_classes}")
+        if n_in < 1 or n_classes < 1:
+            raise ValueError(f"RandomProjection: n_in and n_classes must be >= 1, got {n_in}, {n_classes}")
         n_var = n_in if n_var is None else n_var
         if n_var < 1: raise ValueError(f"RandomProjection: n_var must be >= 1, got {n_var}")
         gen = None if seed is None else torch.Generator().manual_seed(seed)

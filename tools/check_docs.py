@@ -12,7 +12,8 @@
    Python traceback; a notebook lacks its Colab badge, or its first code cell is not the hidden Colab install cell;
    nbs/sidebar.yml names a notebook that does not exist, leaves one out, or is not what tools/make_sidebar.py
    writes; index.ipynb's saved reading-order list lacks a page; README.md is not what nbs/index.ipynb generates
-   (tools/make_readme.py --check). Warnings (a figure cell with no saved output, stderr output) fail with --strict.
+   (tools/make_readme.py --check); a saved output shows an absolute path of the machine that ran it (a home,
+   temporary or checkout folder: say paths relative to the data root or the project instead). Warnings (a figure cell with no saved output, stderr output) fail with --strict.
 DIR defaults to _docs_check/ (gitignored). Step 3 needs Chromium: $CHROMIUM, /usr/bin/chromium (Debian:
 `apt-get install -y chromium`), chromium-browser or google-chrome (GitHub's runners have it).
 """
@@ -84,6 +85,31 @@ def check_source(nb:str, problems:list):
     if not is_colab_install_cell(first_code_source(NBS/nb)):
         problems.append(f"{nb}: the first code cell is not the hidden Colab install cell (copy it from nbs/00_partition.ipynb); it is: "
                         f"{first_code_source(NBS/nb).strip().splitlines()[0] if first_code_source(NBS/nb).strip() else '(no code cell)'!r}")
+
+# a home, temporary or checkout folder of the machine that ran a notebook; readers' machines differ
+_re_abs_path = re.compile(r'(?<![\w.:/-])(?:/(?:home|root|tmp|var/folders|private/var|Users|work|content|mnt|opt|srv)/'
+                          r'|[A-Za-z]:\\(?:Users|Temp)\\)[^\s\'"<>]*')
+
+def output_texts(cell)->list:
+    "The text a cell's saved outputs show (streams, plain text, Markdown, HTML, errors)."
+    out = []
+    for o in cell.get('outputs', []):
+        if 'text' in o: out.append(_src({'source': o['text']}))
+        for k in ('text/plain', 'text/markdown', 'text/html'):
+            if k in o.get('data', {}): out.append(_src({'source': o['data'][k]}))
+        if o.get('output_type') == 'error': out.append('\n'.join(o.get('traceback', [])))
+    return out
+
+def absolute_paths(text:str)->list:
+    "Absolute paths of a home, temporary or checkout folder in `text`."
+    return _re_abs_path.findall(text)
+
+def check_output_paths(nb:str, problems:list):
+    "Saved outputs must not show where the notebook was run: no absolute home, temporary or checkout paths."
+    for i, c in enumerate(read_raw(NBS/nb)['cells']):
+        found = [p for t in output_texts(c) for p in absolute_paths(t)]
+        if found: problems.append(f"{nb}: cell {i}'s saved output shows an absolute path of the machine that ran it "
+                                  f"({found[0]!r}); print it relative to the data root or the project, then re-execute")
 
 def _visible_text(h:str)->str:
     h = re.sub(r'(?is)<(script|style|head)\b.*?</\1>', ' ', h)
@@ -178,7 +204,7 @@ def main(argv=None):
     out.mkdir(parents=True)
     problems, warns = [], []
     pages = check_sidebar(problems)
-    for nb in pages: check_source(nb, problems)
+    for nb in pages: check_source(nb, problems); check_output_paths(nb, problems)
     print(f'check_docs: {len(pages)} pages; processed notebooks in {out/"_proc"}, HTML in {out/"html"}')
     facts = {}
     for nb in pages:
