@@ -50,11 +50,11 @@ def make_pool(kind:str='rms', # 'rms', 'avg' or 'max'
 
 # %% ../nbs/03_pooling.ipynb #5342351c
 class LayerNorm2d(nn.Module):
-    "Parameter-free layer norm of [B, C, H, W] maps over `'chw'` (whole sample) or `'channel'` (per position)."
-    modes = ('chw', 'channel', 'none')
+    "Parameter-free normalisation of [B, C, H, W] maps between blocks: 'chw', 'channel', 'rms' or 'none'."
+    modes = ('chw', 'channel', 'rms', 'none')
     def __init__(self,
-                 mode:str='chw',  # 'chw', 'channel' or 'none'
-                 eps:float=1e-5,  # added to the variance
+                 mode:str='chw',  # 'chw' (per sample), 'channel' (per position), 'rms' (x / RMS over C,H,W) or 'none'
+                 eps:float=1e-5,  # added to the variance (to the mean square for 'rms')
                 ):
         super().__init__()
         if mode not in self.modes: raise ValueError(f"unknown norm {mode!r}; choose one of {list(self.modes)}")
@@ -63,6 +63,7 @@ class LayerNorm2d(nn.Module):
     def forward(self, x:Tensor)->Tensor:
         if self.mode == 'none': return x
         if self.mode == 'chw': return F.layer_norm(x, x.shape[1:], eps=self.eps)
+        if self.mode == 'rms': return x * x.square().mean((1, 2, 3), keepdim=True).add(self.eps).rsqrt()
         mu, var = x.mean(1, keepdim=True), x.var(1, unbiased=False, keepdim=True)
         return (x - mu) / (var + self.eps).sqrt()
     def extra_repr(self): return f"mode={self.mode!r}"

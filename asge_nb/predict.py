@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'FUSION_RULES', 'check_logits', 'check_rule', 'fuse', 'layer_accuracies', 'best_layer', 'predict',
-           'block_costs', 'strategy_costs']
+           'LinearHeads', 'block_costs', 'strategy_costs']
 
 # %% ../nbs/05_prediction.ipynb #4f5504a0
 import torch
@@ -14,7 +14,7 @@ from torch import Tensor
 from .model import build_model
 
 # %% ../nbs/05_prediction.ipynb #eb70c7b2
-STRATEGIES = ('fusion', 'best', 'last')
+STRATEGIES = ('fusion', 'best', 'last', 'heads')
 FUSION_RULES = ('logprob', 'prob', 'logit')
 
 def check_logits(logits:list):
@@ -57,20 +57,43 @@ def best_layer(val_logits:list, # per-layer logits on HELD-OUT training data (ne
     return accs.index(max(accs))
 
 def predict(logits:list,           # per-layer logits, each [B, K]
-            strategy:str='fusion', # 'fusion', 'best' or 'last'
+            strategy:str='fusion', # 'fusion', 'best', 'last' or 'heads'
             best:int=None,         # the layer for 'best' (from `best_layer` on held-out data)
             rule:str='logprob',    # fusion rule
+            heads:Tensor=None,     # for 'heads': the summed logits [B, K] of trained `LinearHeads`
            )->Tensor:              # predicted classes [B]
     "Predicted class per image under a prediction strategy."
     check_logits(logits)
     if strategy == 'fusion': return fuse(logits, rule).argmax(1)
     if strategy == 'last': return logits[-1].argmax(1)
+    if strategy == 'heads':
+        if heads is None: raise ValueError("strategy 'heads' needs heads=<LinearHeads logits [B, K]>")
+        return heads.argmax(1)
     if strategy == 'best':
         if best is None:
             raise ValueError("strategy 'best' needs best=<layer index>, chosen with best_layer() on held-out data")
         if not 0 <= best < len(logits): raise ValueError(f"best={best} is out of range for {len(logits)} layers")
         return logits[best].argmax(1)
     raise ValueError(f"unknown strategy {strategy!r}; choose one of {list(STRATEGIES)}")
+
+# %% ../nbs/05_prediction.ipynb #937e67d1
+class LinearHeads(nn.Module):
+    "One trained linear layer per block (from block `first` on) on its globally averaged output; logits summed."
+    def __init__(self,
+                 net:nn.Module, # the `ASGENet` whose block outputs the heads read
+                 first:int=1,   # the first block with a head (the authors' code: the second block)
+                ):
+        super().__init__()
+        if not 0 <= first < len(net.blocks):
+            raise ValueError(f"first={first} is out of range for {len(net.blocks)} blocks")
+        self.first = first
+        self.heads = nn.ModuleList(nn.Linear(b.c, net.n_classes) for b in net.blocks[first:])
+
+    def forward(self, hs:list)->Tensor: # every block's output h [B, C, H, W] (`BlockOut.h`), in order
+        "The summed logits [B, K] of the heads."
+        n = self.first + len(self.heads)
+        if len(hs) != n: raise ValueError(f"expected {n} block outputs, got {len(hs)}")
+        return sum(head(h.float().mean((2, 3))) for head, h in zip(self.heads, hs[self.first:]))
 
 # %% ../nbs/05_prediction.ipynb #64794f75
 def _conv_macs(net:nn.Module)->dict:
@@ -98,17 +121,20 @@ def block_costs(net:nn.Module, # an `ASGENet`
         for h in hooks: h.remove()
     return rows
 
-def strategy_costs(net:nn.Module, # an `ASGENet`
-                   best:int=None, # the best layer; None = the middle block, for illustration
-                  )->dict:        # strategy -> dict of costs per image
-    "Parameters, classifier size, conv MACs and peak live activations (per image) of fusion, best and last."
+def strategy_costs(net:nn.Module,    # an `ASGENet`
+                   best:int=None,    # the best layer; None = the middle block, for illustration
+                   first_head:int=1, # the first block with a trained head (`LinearHeads`)
+                  )->dict:           # strategy -> dict of costs per image
+    "Parameters, classifier size, conv MACs and peak live activations (per image) of each strategy."
     rows = block_costs(net)
     best = len(rows) // 2 if best is None else best
-    def cost(upto, proj_rows, extra):
+    def cost(upto, classifier, extra):
         used = rows[:upto + 1]
-        return dict(params=sum(r['params'] for r in used), classifier=sum(r['proj'] for r in proj_rows),
+        return dict(params=sum(r['params'] for r in used), classifier=classifier,
                     macs=sum(r['macs'] for r in used), peak_act=max(r['act'] for r in used) + extra)
     K, L = net.n_classes, len(rows)
-    return {'fusion': cost(L - 1, rows, K),   # + the running sum of log-probabilities
-            'best': cost(best, rows[best:best + 1], 0),
-            'last': cost(L - 1, rows[-1:], 0)}
+    proj = lambda rs: sum(r['proj'] for r in rs)
+    return {'fusion': cost(L - 1, proj(rows), K),   # + the running sum of log-probabilities
+            'best': cost(best, proj(rows[best:best + 1]), 0),
+            'last': cost(L - 1, proj(rows[-1:]), 0),
+            'heads': cost(L - 1, sum((r['c'] + 1) * K for r in rows[first_head:]), K)}   # trained; + their sum
