@@ -8,21 +8,77 @@ which a one-epoch sweep found better at this small width), and backprop. Writes 
     ASGE_DATA=../shared/data python bench/accuracy_cpu.py         # the benchmark (~15-20 min on 2 idle cores)
     ASGE_DATA=../shared/data python bench/accuracy_cpu.py --n-train 5000 --epochs 1 --out /tmp/quick.json   # a quick look
 
+One more row trains through the ImageFolder path: FashionMNIST written once as PNG files (train/<label>/<index>.png
+from the training set, val/ from the test set, in --png-cache, outside the repository), read by
+`get_data('imagefolder:...')` with everything detected, at the settings of the built-in FashionMNIST 'asge' row
+(its augmentation too, 'none'); the row also records that built-in twin's accuracy. To run only this row and its twin
+and merge them into the results file (keeping its other rows):
+    ASGE_DATA=../shared/data python bench/accuracy_cpu.py --png-tree only      # ~2 x 2 min on 2 cores
+
 The same script runs the full-width GPU settings of the full-training notebooks, e.g.
     python bench/accuracy_cpu.py --datasets cifar10,cifar100 --width 1 --epochs 100 --bs 128 --device cuda \\
         --variants asge bp --out bench/results/accuracy_cifar_gpu.json
 """
-import argparse, sys, tempfile
+import argparse, json, os, sys, tempfile
 from pathlib import Path
+from PIL import Image
+from asge_nb.data import DATASETS, load_arrays
 from asge_nb.train import fit
 sys.path.insert(0, str(Path(__file__).parent))
-from common import write_results
+from common import environment, write_results
+
+PNG_TREE = 'fashion_mnist'   # the built-in dataset copied as PNG files for the ImageFolder row
 
 def parse_variant(s:str)->tuple:
     "'asge alpha=2 lr=5e-3' -> ('asge', {'alpha': 2.0, 'lr': 0.005})"
     method, *kv = s.split()
     return method, {k: (int(v) if v.lstrip('-').isdigit() else float(v) if v.replace('.', '', 1).replace('e-', '', 1).isdigit() else v)
                     for k, v in (a.split('=', 1) for a in kv)}
+
+def run_variant(ds:str, v:str, a, label:str=None, **extra)->dict:
+    "Train variant `v` on dataset `ds` at the script's settings; the results row (its dataset named `label` if given)."
+    method, over = parse_variant(v)
+    label = label or ds
+    run_dir = tempfile.mkdtemp(prefix=f"asge_{label.replace(':', '_')}_{method}_")
+    m = fit(ds, a.data, **dict(dict(arch='vgg8', width=a.width, epochs=a.epochs, bs=a.bs, n_train=a.n_train, method=method,
+                                    device=a.device, out=run_dir, progress=sys.stdout.isatty()), **over, **extra))
+    r = {k: m[k] for k in ('dataset', 'method', 'arch', 'width', 'epochs', 'test_acc', 'best_layer', 'fusion_rules', 'wall_s', 'history')}
+    r['dataset'], r['variant'] = label, v
+    r['config'] = {k: m['config'][k] for k in ('alpha', 'lr', 'wd', 'warmup', 'bs', 'seed', 'n_train', 'val_frac', 'pool', 'norm', 'fusion')}
+    if 'data' in m: r['data'] = {k: v for k, v in m['data'].items() if k != 'name'}   # what was detected (no local path)
+    print(f"{label:<14} {v:<14} fusion {r['test_acc']['fusion']}  best {r['test_acc']['best']}  last {r['test_acc']['last']}  ({r['wall_s']:.0f}s)", flush=True)
+    return r
+
+def write_png_tree(name:str, folder, data=None)->Path:
+    "Built-in dataset `name` written once as PNG files: folder/train/<label>/<index>.png (training set), folder/val/... (test)."
+    folder = Path(folder)
+    if (folder / '.complete').exists(): return folder
+    for split, train in (('train', True), ('val', False)):
+        x, y = load_arrays(name, data, train=train, download=False)
+        for i, (img, label) in enumerate(zip(x.permute(0, 2, 3, 1).squeeze(-1).numpy(), y.tolist())):
+            (folder / split / str(label)).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(img).save(folder / split / str(label) / f'{i:05d}.png')
+    (folder / '.complete').touch()
+    return folder
+
+def png_tree_row(a, twin:dict=None)->dict:
+    "The ImageFolder row, with the accuracy of its built-in twin (the built-in 'asge' row; trained here unless given)."
+    twin = twin or run_variant(PNG_TREE, 'asge', a)
+    tree = write_png_tree(PNG_TREE, a.png_cache, a.data)
+    r = run_variant(f'imagefolder:{tree}', 'asge', a, label=f'imagefolder:{PNG_TREE}_png', augment=DATASETS[PNG_TREE].augment)
+    r['builtin_twin'] = dict(dataset=PNG_TREE, test_acc=twin['test_acc'], wall_s=twin['wall_s'])
+    return r
+
+def merge_results(path, rows:list, device:str)->None:
+    "Put `rows` into the results file at `path`, replacing rows of the same dataset and variant, keeping the others (and the header)."
+    path = Path(path)
+    if not path.exists(): return write_results(path, 'accuracy_cpu' if device == 'cpu' else 'accuracy', rows, device=device)
+    doc, env = json.loads(path.read_text()), environment(device)
+    for r in rows: r['run'] = {k: env[k] for k in ('command', 'commit', 'date', 'hardware', 'torch')}
+    key = lambda r: (r['dataset'], r.get('variant'))
+    doc['results'] = [r for r in doc['results'] if key(r) not in {key(n) for n in rows}] + rows
+    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, path)
+    print(f"merged {len(rows)} row(s) into {path}")
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,19 +91,15 @@ def main(argv=None):
     p.add_argument('--data', default=None, help='data root (default: $ASGE_DATA)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'accuracy_cpu.json'))
+    p.add_argument('--png-tree', choices=('add', 'only', 'skip'), default='add',
+                   help="the ImageFolder row: add it to the run; run only it and its built-in twin, merged into --out; or skip it")
+    p.add_argument('--png-cache', default=str(Path(tempfile.gettempdir()) / 'asge_nb_png' / PNG_TREE),
+                   help='folder the PNG copy is written to (once)')
     a = p.parse_args(argv)
-    results = []
-    for ds in a.datasets.split(','):
-        for v in a.variants:
-            method, over = parse_variant(v)
-            run_dir = tempfile.mkdtemp(prefix=f'asge_{ds}_{method}_')
-            m = fit(ds, a.data, **dict(dict(arch='vgg8', width=a.width, epochs=a.epochs, bs=a.bs, n_train=a.n_train, method=method,
-                                            device=a.device, out=run_dir, progress=sys.stdout.isatty()), **over))
-            r = {k: m[k] for k in ('dataset', 'method', 'arch', 'width', 'epochs', 'test_acc', 'best_layer', 'fusion_rules', 'wall_s', 'history')}
-            r['variant'] = v
-            r['config'] = {k: m['config'][k] for k in ('alpha', 'lr', 'wd', 'warmup', 'bs', 'seed', 'n_train', 'val_frac', 'pool', 'norm', 'fusion')}
-            results.append(r)
-            print(f"{ds:<14} {v:<14} fusion {r['test_acc']['fusion']}  best {r['test_acc']['best']}  last {r['test_acc']['last']}  ({r['wall_s']:.0f}s)", flush=True)
-    write_results(a.out, 'accuracy_cpu' if a.device == 'cpu' else 'accuracy', results, device=a.device)
+    results = [] if a.png_tree == 'only' else [run_variant(ds, v, a) for ds in a.datasets.split(',') for v in a.variants]
+    if a.png_tree != 'skip':
+        results.append(png_tree_row(a, next((r for r in results if r['dataset'] == PNG_TREE and r['variant'] == 'asge'), None)))
+    if a.png_tree == 'only': merge_results(a.out, results[-1:], a.device)
+    else: write_results(a.out, 'accuracy_cpu' if a.device == 'cpu' else 'accuracy', results, device=a.device)
 
 if __name__ == '__main__': main()

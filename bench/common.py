@@ -1,5 +1,5 @@
 "Shared by the benchmark scripts: environment facts and results files."
-import inspect, json, os, platform, shlex, subprocess, sys, time
+import json, os, platform, shlex, subprocess, sys, time
 from pathlib import Path
 import torch
 
@@ -39,8 +39,9 @@ def write_results(path, benchmark:str, results, device:str='cpu', **extra)->dict
     return doc
 
 # ---- speed and memory benchmarks (bench/step_time.py, bench/memory.py) ----
-# The trainers are built exactly as `asge_nb.train.fit` builds them (same `make_stages`, `bp_head`, `make_optimizers`,
-# `train_step`, optimizer defaults, channels_last and bf16 autocast on CUDA), so the benchmarks time the engine users run.
+# The runs are built by the engine's own `asge_nb.train.make_run` (what `fit` builds a run with: `make_stages`,
+# `bp_head`, `make_optimizers`, `fit`'s defaults, channels_last and bf16 autocast on CUDA) and step with `Run.step`
+# (`train_step`), so the benchmarks time the engine users run.
 
 METHODS = ('asge', 'bp')
 # Targets of the issue, as ratios ASGE / backprop; they apply to the cases with `target=True` (VGG8 at batch 128).
@@ -54,11 +55,6 @@ CASES = {
                          cpu=dict(width=1 / 16, bs=128), cuda=dict(width=1.0, bs=128)),
 }
 
-def fit_defaults()->dict:
-    "The trainer's own defaults (lr, weight decay, warm-up), read from `fit` so the benchmarks cannot drift from it."
-    from asge_nb.train import fit
-    return {k: v.default for k, v in inspect.signature(fit).parameters.items()}
-
 def case_config(name:str, kind:str)->dict:
     "The flat configuration of case `name` on a device of `kind` ('cpu' or 'cuda')."
     c = CASES[name]
@@ -66,26 +62,17 @@ def case_config(name:str, kind:str)->dict:
                 target=c['target'], **c[kind])
 
 class Trainer:
-    "One method's training state on one case, built like `fit` builds it; `step(x, y)` is the engine's `train_step`."
+    "One method's run on one case, built by the engine's `make_run` as `fit` builds it; `step(x, y)` is `Run.step`."
     def __init__(self, cfg:dict, method:str, dev:torch.device, seed:int=0, total_steps:int=10**6):
-        from asge_nb.model import build_model
-        from asge_nb.train import bp_head, make_optimizers, make_stages
+        from asge_nb.train import fit_config, make_run
         self.cfg, self.method, self.dev = cfg, method, dev
-        cuda = dev.type == 'cuda'
-        self.amp = cuda   # fit: bf16 autocast defaults to on for CUDA, off on CPU
-        torch.manual_seed(seed)   # the same seed for both methods: identical initial network
-        self.net = build_model(cfg['arch'], n_classes=cfg['n_classes'], in_chans=cfg['in_chans'], img_size=cfg['img_size'], width=cfg['width'])
-        self.head = bp_head(self.net) if method == 'bp' else None
-        self.net.to(dev, memory_format=torch.channels_last if cuda else torch.contiguous_format)
-        if self.head is not None: self.head.to(dev)
-        self.stages = make_stages(self.net, method, self.head)
-        for s in self.stages: s.train()
-        d = fit_defaults()
-        self.opts, self.scheds = make_optimizers(self.stages, d['lr'], d['wd'], total_steps, d['warmup'])
+        # the same seed for both methods: identical initial network; otherwise `fit`'s defaults (lr, wd, warm-up, amp)
+        run_cfg = fit_config(method=method, arch=cfg['arch'], width=cfg['width'], img_size=cfg['img_size'],
+                             in_chans=cfg['in_chans'], bs=cfg['bs'], seed=seed, device=str(dev))
+        self.run = make_run(run_cfg, cfg['n_classes'], cfg['in_chans'], cfg['img_size'], total_steps)
+        self.net, self.head, self.stages, self.opts = self.run.net, self.run.head, self.run.stages, self.run.opts
 
-    def step(self, x, y):
-        from asge_nb.train import train_step
-        return train_step(self.stages, self.opts, self.scheds, x, y, self.amp)
+    def step(self, x, y): return self.run.step(x, y)
 
     def zero_grad(self):
         for o in self.opts: o.zero_grad(set_to_none=True)
