@@ -82,17 +82,19 @@ def plot_losses(losses:list,        # [(epoch as a float, [per-layer loss])] per
 # %% ../nbs/09_live.ipynb #a3d6b1e8
 def draw_training(fig:Figure,         # the figure to draw on (cleared)
                   history:list,       # `fit` history so far
-                  losses:list=None,   # per-batch losses, as `LiveView.losses`
+                  losses:list=None,   # per-batch losses, as `LiveView.losses`; None: each epoch's mean loss
                   title:str=None,     # suptitle
                   beta:float=0.9,     # loss smoothing
                   max_points:int=300, # loss points per layer
                   final:bool=False,   # training has finished
                  )->Figure:
     "Two panels: per-layer training loss curves, and test accuracy per layer and per strategy."
+    if losses is None: losses, beta = [(h['epoch'], h['train_loss']) for h in history], 0.   # too few to smooth
     fig.clear()
     a1, a2 = fig.subplots(1, 2)
-    plot_losses(losses or [], a1, beta, max_points)
-    if history: plot_history(history, a2, f"test accuracy after epoch {history[-1]['epoch']}" + ' (end)' * final)
+    plot_losses(losses, a1, beta, max_points)
+    if history:
+        plot_history(history, a2, f"test accuracy after epoch {history[-1]['epoch']}{' (end)' if final else ''}")
     else:
         a2.set_title('test accuracy', fontsize=10); a2.set_xticks([]); a2.set_yticks([])
         a2.text(.5, .5, 'after the first epoch', ha='center', va='center', transform=a2.transAxes, color='#888')
@@ -107,9 +109,7 @@ def plot_training(history:list,            # a `fit` history (or `metrics['histo
                  )->Figure:
     "The `LiveView` figure, static: loss curves and accuracy curves of a run."
     import matplotlib.pyplot as plt
-    if losses is None: losses = [(h['epoch'], h['train_loss']) for h in history]
-    return draw_training(plt.figure(figsize=figsize), history, losses, title, beta=0. if len(losses) < 10 else .9,
-                         final=True)
+    return draw_training(plt.figure(figsize=figsize), history, losses, title, final=True)
 
 # %% ../nbs/09_live.ipynb #d6a9e4b1
 def _can_display()->bool:
