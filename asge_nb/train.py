@@ -24,7 +24,8 @@ from fastprogress.fastprogress import master_bar, progress_bar
 from .model import build_model
 from .projection import local_loss
 from .predict import fuse, check_rule, FUSION_RULES
-from .data import get_data, check_dataset, check_augment, split_train_val, DATASETS
+from .data import (get_data, check_dataset, check_augment, check_in_chans, check_norm, check_test_frac,
+                          split_train_val, DATASETS)
 
 # %% ../nbs/07_train.ipynb #d083c676
 class LocalStage(nn.Module):
@@ -232,7 +233,9 @@ def check_config(c:dict, # a run configuration: `fit`'s arguments
     if not c['lr'] > 0: raise ValueError(f"lr must be > 0, got {c['lr']!r}")
     if c['n_train'] is not None and c['n_train'] < 2: raise ValueError(f"n_train must be >= 2, got {c['n_train']!r}")
     split_train_val(2, c['val_frac'])   # the data module's check of val_frac
+    check_test_frac(c['test_frac']); check_in_chans(c['in_chans'])
     info = DATASETS.get(c['dataset'])   # None for an ImageFolder tree: its classes are known once it is read
+    check_norm(c['mean'], c['std'], c['in_chans'] or (info.in_chans if info else None))
     facts = (info.n_classes if info else 2, c['in_chans'] or (info.in_chans if info else 3),
              c['img_size'] or (info.img_size if info else 224))
     with torch.device('meta'): build_model(**model_args(c, *facts))   # the model's own checks, without memory
