@@ -8,9 +8,9 @@ __all__ = ['METHODS', 'AMP_MODES', 'RESUME_FREE', 'DATA_KEYS', 'CKPT_FORMAT', 'N
            'resolve_amp', 'topk_hits', 'eval_logits', 'evaluate', 'strategy_accuracies', 'Interrupted', 'NonFiniteLoss',
            'StopFlag', 'check_finite', 'resolve_device', 'model_args', 'check_config', 'Run', 'make_run', 'build_run',
            'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'load_model', 'data_facts', 'epoch_stats',
-           'train_state', 'restore', 'check_resumable', 'resume_from', 'train_epoch', 'epoch_record', 'plot_history',
-           'summary_line', 'device_name', 'write_metrics', 'fit', 'fit_config', 'print_notes', 'cli_parser',
-           'print_summary', 'PrintNotes', 'asge_train']
+           'train_state', 'restore', 'check_resumable', 'resume_from', 'train_epoch', 'epoch_record', 'summary_line',
+           'device_name', 'write_metrics', 'fit', 'fit_config', 'print_notes', 'cli_parser', 'print_summary',
+           'PrintNotes', 'asge_train']
 
 # %% ../nbs/07_train.ipynb #1f89a8a6
 import argparse, inspect, json, math, os, signal, sys, time
@@ -26,6 +26,7 @@ from .projection import local_loss
 from .predict import fuse, check_rule, FUSION_RULES
 from .data import (get_data, check_dataset, check_augment, check_in_chans, check_norm, check_test_frac,
                           split_train_val, DATASETS)
+from .live import plot_history   # the history plot of the live view; it imports nothing from here
 
 # %% ../nbs/07_train.ipynb #d083c676
 class LocalStage(nn.Module):
@@ -220,8 +221,12 @@ def model_args(c:dict,         # a run configuration
                img_size:int,   # and image side
               )->dict:         # the keyword arguments of `build_model`
     "The network a configuration asks for, on data with these facts."
+    n_var = int(c['n_var']) if str(c['n_var']).isdigit() else c['n_var']   # '512' from the command line is N = 512
+    extra = dict(n_conv=c['n_conv']) if c['arch'] == 'vgg8' else {}
+    if c['arch'] != 'vgg8' and c['n_conv'] != 6: raise ValueError(f"n_conv is a VGG8 option; {c['arch']} has its own depth")
     return dict(arch=c['arch'], n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=c['width'],
-                alpha=c['alpha'], pool=c['pool'], norm=c['norm'], seed=c['seed'], n_var=c['n_var'])
+                alpha=c['alpha'], pool=c['pool'], norm=c['norm'], seed=c['seed'], n_var=n_var,
+                dropout=c['dropout'], init=c['init'], **extra)
 
 def check_config(c:dict, # a run configuration: `fit`'s arguments
                 )->dict: # the same, with canonical names
@@ -453,25 +458,6 @@ def epoch_record(run:Run,      # a run with data
                 lr=run.scheds[0].get_last_lr()[0], epoch_s=round(time.time() - t_epoch, 2),
                 wall_s=round(time.time() - t_run, 2))
 
-# %% ../nbs/07_train.ipynb #578cd8c7
-def plot_history(history:list, # the `history` of `fit` (or of a metrics.json)
-                 ax=None, title:str=None):
-    "Per-layer and per-strategy test accuracy over epochs."
-    import matplotlib
-    if ax is None:
-        import matplotlib.pyplot as plt
-        _, ax = plt.subplots(figsize=(6, 3.5))
-    ep = [h['epoch'] for h in history]
-    L = len(history[-1]['test_acc']['layers'])
-    for l in range(L):
-        ax.plot(ep, [h['test_acc']['layers'][l] for h in history], '-o', ms=3, lw=1,
-                color=matplotlib.colormaps['viridis'](l / max(1, L - 1)), label=f"layer {l}")
-    for s, st in (('fusion', 'k--'), ('best', 'r:')):
-        if history[-1]['test_acc'][s] is not None: ax.plot(ep, [h['test_acc'][s] for h in history], st, lw=2, label=s)
-    ax.set_xlabel('epoch'); ax.set_ylabel('test accuracy (%)'); ax.legend(fontsize=7, ncol=2); ax.grid(alpha=.3)
-    if title: ax.set_title(title, fontsize=10)
-    return ax
-
 # %% ../nbs/07_train.ipynb #9f4c1e64
 def summary_line(h:dict,     # an epoch's history record
                  method:str, # 'asge' or 'bp'
@@ -524,8 +510,11 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         width:float=1.0,      # channel multiplier
         alpha:float=1.0,      # partition scale
         pool:str='rms',       # pooling where the network downsamples: 'rms', 'avg' or 'max'
-        norm:str='chw',       # layer norm between blocks: 'chw', 'channel' or 'none'
-        n_var:int=None,       # N of the projections' N(0, 1/N); default: fan-in
+        norm:str='chw',       # norm between blocks: 'chw', 'channel', 'rms' or 'none'
+        n_var:str=None,       # N of the projections' N(0, 1/N): 'fan_in' (None), 'classes' or an integer
+        n_conv:int=6,         # VGG8 only: 6 conv layers (VGG8b) or 7 (the authors' code)
+        dropout:float=0.,     # dropout on each block's output
+        init:str='default',   # conv init: 'default' (PyTorch's) or 'kaiming'
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
         bs:int=128,           # batch size

@@ -5,15 +5,15 @@ choose ASGE's best layer), batch 64, otherwise the defaults of `asge_nb.train.fi
 overrides of `fit`'s arguments: by default ASGE as the paper sets it (alpha = 1), ASGE with alpha = 2 (finer patches,
 which a one-epoch sweep found better at this small width), and backprop. Writes bench/results/accuracy_cpu.json.
 
-    ASGE_DATA=../shared/data python bench/accuracy_cpu.py         # the benchmark (~15-20 min on 2 idle cores)
-    ASGE_DATA=../shared/data python bench/accuracy_cpu.py --n-train 5000 --epochs 1 --out /tmp/quick.json   # a quick look
+    ASGE_DATA=/path/to/data python bench/accuracy_cpu.py         # the benchmark (~15-20 min on 2 idle cores)
+    ASGE_DATA=/path/to/data python bench/accuracy_cpu.py --n-train 5000 --epochs 1 --out /tmp/quick.json   # a quick look
 
 One more row trains through the ImageFolder path: FashionMNIST written once as PNG files (train/<label>/<index>.png
 from the training set, val/ from the test set, in --png-cache, outside the repository), read by
 `get_data('imagefolder:...')` with everything detected, at the settings of the built-in FashionMNIST 'asge' row
 (its augmentation too, 'none'); the row also records that built-in twin's accuracy. To run only this row and its twin
 and merge them into the results file (keeping its other rows):
-    ASGE_DATA=../shared/data python bench/accuracy_cpu.py --png-tree only      # ~2 x 2 min on 2 cores
+    ASGE_DATA=/path/to/data python bench/accuracy_cpu.py --png-tree only      # ~2 x 2 min on 2 cores
 
 The same script runs the full-width GPU settings of the full-training notebooks, e.g.
     python bench/accuracy_cpu.py --datasets cifar10,cifar100 --width 1 --epochs 100 --bs 128 --device cuda \\
