@@ -28,7 +28,7 @@ PACK = HERE / 'data' / 'cifar10_subset.tar.gz'
 # sizes of the real check and of the dry run; floors are test accuracy (%) under the 'fusion' strategy
 REAL = dict(width=1.0, epochs=8, bs=128, lr=1e-3, n_train=None, floor=35.0, steps=20, warmup=5,
             cases=[dict(arch='vgg8', img_size=32, bs=128, width=1.0), dict(arch='resnet18_ch4', img_size=224, bs=64, width=1.0)])
-DRY = dict(width=1 / 16, epochs=1, bs=64, lr=1e-3, n_train=512, floor=None, steps=2, warmup=1,
+DRY = dict(width=1 / 16, epochs=1, bs=64, lr=1e-3, n_train=None, shrink=(256, 200), floor=None, steps=2, warmup=1,
            cases=[dict(arch='vgg8', img_size=32, bs=16, width=1 / 16), dict(arch='resnet18_ch4', img_size=32, bs=8, width=1 / 32)])
 EPOCH_IMAGES = dict(cifar10=50_000, imagenet=1_281_167)
 
@@ -43,17 +43,33 @@ def pack(data:Path):
 def has_cifar(root)->bool:
     return root is not None and any((Path(root) / d).is_dir() for d in ('CIFAR10-subset', 'cifar-10-batches-py'))
 
+def shrink_cifar(root:str, dest:Path, n_train:int, n_test:int)->str:
+    "A copy of the CIFAR-10 subset in `root` cut to its first n_train / n_test images, same format (for the dry run)."
+    import pickle
+    src, out = Path(root) / 'CIFAR10-subset', dest / 'CIFAR10-subset'
+    if not src.is_dir(): raise SystemExit(f"gpu_check: the dry run needs {src.name}/ in the data folder")
+    out.mkdir(parents=True)
+    for pattern, n in (('data_batch*', n_train), ('test_batch*', n_test)):
+        f = sorted(src.glob(pattern))[0]
+        with open(f, 'rb') as fh: d = pickle.load(fh, encoding='bytes')
+        d = {k: (v[:n] if k in (b'data', b'labels', b'filenames') else v) for k, v in d.items()}
+        with open(out / f.name, 'wb') as fh: pickle.dump(d, fh)
+    return str(dest)
+
 @contextlib.contextmanager
-def cifar_root(data:str=None):
-    "A data folder with CIFAR-10: --data, $ASGE_DATA, or the packed subset unpacked into a temporary folder."
+def cifar_root(data:str=None, shrink:tuple=None):
+    "A data folder with CIFAR-10: --data, $ASGE_DATA, or the packed subset unpacked; cut to `shrink` = (train, test)."
     root = data or os.environ.get('ASGE_DATA')
+    if has_cifar(root) and shrink:
+        with tempfile.TemporaryDirectory() as tmp: yield shrink_cifar(root, Path(tmp), *shrink)
+        return
     if has_cifar(root): yield root; return
     if not PACK.is_file():
         raise SystemExit(f"gpu_check: no CIFAR-10 in the data folder ({root or 'unset'}) and no {PACK.name}; "
                          "set ASGE_DATA to a folder with CIFAR10-subset/ or run --pack where one exists")
     with tempfile.TemporaryDirectory() as tmp:
         with tarfile.open(PACK) as t: t.extractall(tmp, filter='data')
-        yield tmp
+        yield tmp if not shrink else shrink_cifar(tmp, Path(tmp) / 'small', *shrink)
 
 class StopAfter:
     "A callback that stops a run after an epoch, as a disconnect would (the epoch's checkpoint is already written)."
@@ -132,7 +148,7 @@ def main(argv=None):
     amps = ['bf16', 'fp16']
     compiles = [False] if a.dry_run else [False, True]   # inductor's CPU build takes minutes on 2 cores
     t0 = time.time()
-    with tempfile.TemporaryDirectory() as work, cifar_root(a.data) as root:
+    with tempfile.TemporaryDirectory() as work, cifar_root(a.data, sz.get('shrink')) as root:
         work = Path(work)
         train = train_runs(sz, root, device, work / 'train', amps, compiles)
         resume = resume_check(sz, root, device, work / 'resume', amps[0])
