@@ -16,7 +16,7 @@ What it checks and measures (`bench/results/gpu_check.json`, or `gpu_check_dry_r
 Data: $ASGE_DATA (or --data) holding `CIFAR10-subset/` or `cifar-10-batches-py/`; else bench/data/cifar10_subset.tar.gz
 (made by --pack), unpacked into a temporary folder. That archive is what travels to a GPU machine with the repository.
 """
-import argparse, contextlib, io, json, os, shutil, sys, tarfile, tempfile, time
+import argparse, contextlib, os, sys, tarfile, tempfile, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))

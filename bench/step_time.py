@@ -18,7 +18,7 @@ import argparse, os, statistics, sys, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CASES, METHODS, TARGETS, Trainer, add_bench_args, bench_setup, case_config, make_batch, run_facts,
+from common import (METHODS, TARGETS, Trainer, add_bench_args, bench_setup, case_config, make_batch, run_facts,
                     sync, write_results)
 
 def time_step(tr:Trainer, x, y)->float:

@@ -1,6 +1,6 @@
 """Shared by tools/make_readme.py and tools/check_docs.py: nbdev's notebook processing without Quarto, plus the few
 Quarto cell options (`#| echo`, `#| include`, `#| output`, `#| code-fold`) that Quarto would apply afterwards."""
-import contextlib, copy, os, re, sys, warnings
+import contextlib, os, re, warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
