@@ -19,7 +19,8 @@ def layer_colors(n_layers:int, # L, the number of layers
     return [colormaps['viridis'](l / max(1, n_layers - 1)) for l in range(n_layers)]
 
 # %% ../nbs/09_live.ipynb #e5b8f3c0
-_STRATEGY_STYLE = dict(fusion=dict(color='k', ls='--', marker='s'), best=dict(color='#c62828', ls=':', marker='D'))
+_STRATEGY_STYLE = dict(fusion=dict(color='k', ls='--', marker='s'), best=dict(color='#c62828', ls=':', marker='D'),
+                       heads=dict(color='#1565c0', ls='-.', marker='^'))
 
 def plot_history(history:list,   # the `history` of `fit` (or of a metrics.json): one record per epoch
                  ax=None,        # Axes to draw on; None: a new figure
@@ -37,7 +38,7 @@ def plot_history(history:list,   # the `history` of `fit` (or of a metrics.json)
                 label=f"layer {l}{' = last' if l == L - 1 and L > 1 else ''}: {last['layers'][l]:.1f}")
     for s, style in _STRATEGY_STYLE.items():
         if last.get(s) is None: continue
-        name = 'fusion' if s == 'fusion' else f"best = layer {last['best_layer']}"
+        name = f"best = layer {last['best_layer']}" if s == 'best' else s
         ax.plot(ep, [np.nan if h['test_acc'].get(s) is None else h['test_acc'][s] for h in history], lw=2, ms=4,
                 label=f"{name}: {last[s]:.1f}", **style)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
