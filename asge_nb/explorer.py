@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from .partition import num_patches
 from .goodness import spatial_goodness, patch_bounds
 from .predict import fuse, check_rule
-from .data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, check_dataset, normalize
+from .data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, check_dataset, normalize, rms_normalize
 
 # %% ../nbs/08_explorer.ipynb #761876d7
 def input_stats(model:torch.nn.Module, # an `ASGENet`
@@ -86,6 +86,8 @@ class GoodnessProbe:
         N, K, L = len(self.images), model.n_classes, len(model.blocks)
         m, s, names = input_stats(model)
         self.mean, self.std = tuple(m if mean is None else mean), tuple(s if std is None else std)
+        info = getattr(model, 'data_info', None) or {}   # how training normalised its inputs
+        self.input_norm = 'dataset' if mean is not None or std is not None else info.get('input_norm', 'dataset')
         for k, v in (('mean', self.mean), ('std', self.std)):
             if len(v) not in (1, model.in_chans):
                 raise ValueError(f"{k} must have 1 or in_chans={model.in_chans} values, got {len(v)}")
@@ -137,7 +139,9 @@ class GoodnessProbe:
         if index in self._cache: self._cache.move_to_end(index); return self._cache[index]
         net = self.model
         dev = next(net.parameters()).device
-        x = normalize(self.images[index:index + 1], self.mean, self.std).to(dev)
+        x = self.images[index:index + 1]
+        x = rms_normalize(x) if self.input_norm == 'rms' else normalize(x, self.mean, self.std)
+        x = x.to(dev)
         was = net.training
         net.eval()
         try:

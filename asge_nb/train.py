@@ -26,7 +26,7 @@ from .model import build_model
 from .projection import local_loss
 from .predict import fuse, check_rule, FUSION_RULES, LinearHeads
 from .data import (get_data, check_dataset, check_augment, check_in_chans, check_norm, check_test_frac,
-                          split_train_val, DATASETS)
+                          check_input_norm, split_train_val, DATASETS)
 from .live import plot_history   # the history plot of the live view; it imports nothing from here
 
 # %% ../nbs/07_train.ipynb #d083c676
@@ -222,11 +222,14 @@ def check_finite(loss_sum:torch.Tensor, epoch:int, step:int):
 # %% ../nbs/07_train.ipynb #eb309592
 RECIPES = {
     'asge_nb': dict(base=dict(lr=1e-3, lr_min=0., wd=5e-4, warmup=0.03, pool='rms', norm='chw', n_var='fan_in',
-                              n_conv=6, dropout=0., init='default', heads=False),
+                              n_conv=6, dropout=0., init='default', heads=False, input_norm='dataset'),
                     by_dataset=dict(mnist=dict(lr=1e-2), fashion_mnist=dict(lr=1e-2)), by_arch={}),
     'reference': dict(base=dict(lr=2e-4, lr_min=1e-5, wd=1e-3, warmup=0., pool='avg', norm='rms', n_var='classes',
-                                n_conv=6, dropout=0.1, init='kaiming', heads=True),
-                      by_dataset={}, by_arch=dict(vgg8=dict(n_conv=7))),
+                                n_conv=6, dropout=0.1, init='kaiming', heads=True, input_norm='rms'),
+                      by_dataset=dict(cifar10=dict(augment='crop-flip-jitter'),
+                                      cifar100=dict(augment='crop-flip-jitter'),
+                                      mnist=dict(img_size=32), fashion_mnist=dict(img_size=32)),
+                      by_arch=dict(vgg8=dict(n_conv=7))),
 }
 
 def check_recipe(recipe:str)->str:
@@ -289,6 +292,8 @@ def check_config(c:dict, # a run configuration: `fit`'s arguments
     check_test_frac(c['test_frac']); check_in_chans(c['in_chans'])
     info = DATASETS.get(c['dataset'])   # None for an ImageFolder tree: its classes are known once it is read
     check_norm(c['mean'], c['std'], c['in_chans'] or (info.in_chans if info else None))
+    check_input_norm(c['input_norm'], c['mean'], c['std'])
+    check_augment(c['augment'], c['in_chans'] or (info.in_chans if info else None))   # jitter needs colour
     facts = (info.n_classes if info else 2, c['in_chans'] or (info.in_chans if info else 3),
              c['img_size'] or (info.img_size if info else 224))
     with torch.device('meta'): build_model(**model_args(c, *facts))   # the model's own checks, without memory
@@ -346,7 +351,7 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
 
 # the settings `get_data` takes from a run's configuration
 DATA_KEYS = ('bs', 'download', 'n_train', 'val_frac', 'test_frac', 'seed', 'augment', 'img_size', 'in_chans', 'mean',
-             'std', 'workers')
+             'std', 'workers', 'input_norm')
 
 def build_run(cfg:dict)->Run:
     "Read the data a checked configuration names, then build the run on it."
@@ -399,7 +404,8 @@ def data_facts(d, # a `Data`
               )->dict: # plain values only: fit for a weights-only checkpoint and for JSON
     "What a trained network needs to know of its data: normalisation, channels, image side, augmentation, classes."
     return dict(name=d.name, classes=list(d.classes), n_classes=d.n_classes, in_chans=d.in_chans, img_size=d.img_size,
-                mean=[float(v) for v in d.mean], std=[float(v) for v in d.std], augment=d.augment, notes=list(d.notes))
+                mean=[float(v) for v in d.mean], std=[float(v) for v in d.std], input_norm=d.input_norm,
+                augment=d.augment, notes=list(d.notes))
 
 def epoch_stats(run:Run)->dict:
     "Empty running statistics of an epoch: per-stage loss sums and correct counts (on the device), images, steps."
@@ -563,7 +569,6 @@ def write_metrics(run:Run,  # a run with at least one finished epoch
 
 # %% ../nbs/07_train.ipynb #555a6618
 def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' or 'imagefolder:/path/to/tree'
-        recipe:str='asge_nb', # the defaults of every setting left at None: 'asge_nb' or 'reference' (see `RECIPES`)
         data:str=None,        # data root (default: $ASGE_DATA, else ~/.cache/asge_nb)
         download:bool=True,   # download a missing dataset with torchvision
         augment:str=None,     # training augmentation: 'none', 'crop-flip' or 'rrc'; None: the dataset's default
@@ -572,6 +577,8 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         mean:list=None,       # per-channel normalisation mean; None: known (built-in) or computed from a sample
         std:list=None,        # per-channel normalisation std; None: known (built-in) or computed from a sample
         test_frac:float=0.1,  # ImageFolder tree without val/: fraction of train/ held out as test set; 0: refuse
+        input_norm:str=None,  # 'dataset' ((x - mean) / std) or 'rms' (each image over its RMS)
+        recipe:str='asge_nb', # the defaults of every setting left at None: 'asge_nb' or 'reference' (see `RECIPES`)
         arch:str='vgg8',      # 'vgg8' or 'resnet18_ch4'
         width:float=1.0,      # channel multiplier
         alpha:float=1.0,      # partition scale
