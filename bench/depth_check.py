@@ -1,0 +1,38 @@
+"""No accuracy falling with depth: the defaults of `asge_train --dataset cifar10` on 4,000 CIFAR-10 training images.
+
+The paper names it as the failure to look for: per-layer accuracy that falls with depth. This runs the plain defaults
+(recipe 'asge_nb') on 4,000 CIFAR-10 training images (3,600 after the held-out split), VGG8 width 0.25, 10 epochs,
+and checks that the last layer's test accuracy is within 2 points of the best layer's.
+Writes bench/results/depth_cifar10.json. About 20 min on 2 CPU cores (1 torch thread).
+
+    ASGE_DATA=/path/to/data python bench/depth_check.py [--recipe reference] [--out ...]
+"""
+import argparse, sys, tempfile
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import write_results
+
+def depth_row(metrics:dict, tolerance:float=2.0)->dict:
+    "The per-layer test accuracy of a run and whether its last layer is within `tolerance` points of its best."
+    layers = metrics['test_acc']['layers']
+    best = max(layers)
+    return dict(recipe=metrics['config']['recipe'], lr=metrics['config']['lr'], layers=layers, best_layer_acc=best,
+                last=layers[-1], gap=round(best - layers[-1], 2), tolerance=tolerance,
+                passed=best - layers[-1] <= tolerance, fusion=metrics['test_acc']['fusion'], wall_s=metrics['wall_s'],
+                history=[h['test_acc']['layers'] for h in metrics['history']])
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--recipe', default='asge_nb'); p.add_argument('--data', default=None)
+    p.add_argument('--out', default=str(Path(__file__).resolve().parent / 'results' / 'depth_cifar10.json'))
+    a = p.parse_args(argv)
+    from asge_nb.train import fit
+    m = fit('cifar10', a.data, recipe=a.recipe, n_train=4000, width=0.25, epochs=10, out=tempfile.mkdtemp(),
+            progress=False)
+    r = depth_row(m)
+    print(f"{r['recipe']}: layers {r['layers']}; last {r['last']} vs best {r['best_layer_acc']}: "
+          f"{'passed' if r['passed'] else 'FAILED'}")
+    write_results(a.out, 'depth_check', [r])
+    return 0 if r['passed'] else 1
+
+if __name__ == '__main__': sys.exit(main())
