@@ -12,7 +12,7 @@ __all__ = ['DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'JITTER', 'GREY_P', 'AUG
            'decode_images', 'imagefolder_transforms', 'FolderLoader', 'imagefolder_loaders']
 
 # %% ../nbs/06_data.ipynb #bae47adb
-import copy, math, os, pickle, warnings
+import math, os, pickle, warnings
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
