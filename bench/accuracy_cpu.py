@@ -65,7 +65,10 @@ def png_tree_row(a, twin:dict=None)->dict:
     "The ImageFolder row, with the accuracy of its built-in twin (the built-in 'asge' row; trained here unless given)."
     twin = twin or run_variant(PNG_TREE, 'asge', a)
     tree = write_png_tree(PNG_TREE, a.png_cache, a.data)
-    r = run_variant(f'imagefolder:{tree}', 'asge', a, label=f'imagefolder:{PNG_TREE}_png', augment=DATASETS[PNG_TREE].augment)
+    # the twin's settings exactly: its augmentation, and its learning rate (the 'asge_nb' recipe picks the rate by dataset,
+    # and a tree is not FashionMNIST to it)
+    r = run_variant(f'imagefolder:{tree}', 'asge', a, label=f'imagefolder:{PNG_TREE}_png', augment=DATASETS[PNG_TREE].augment,
+                    lr=twin['config']['lr'])
     r['builtin_twin'] = dict(dataset=PNG_TREE, test_acc=twin['test_acc'], wall_s=twin['wall_s'])
     return r
 
