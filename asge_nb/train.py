@@ -86,6 +86,7 @@ def train_step(stages:list, # training stages (see `make_stages`)
               )->list:      # per stage: (loss, number correct), as device tensors
     "One training step: each stage's forward, loss, backward and update, in turn."
     out, h, hs = [], x, []
+    keep = any(getattr(st, 'reads_all', False) for st in stages)   # hold every output only if a stage reads them all
     for st, opt, sch, sc in zip(stages, opts, scheds, scalers or [_NO_SCALER] * len(stages)):
         with _autocast(x, amp):
             fmap, z = st(hs if getattr(st, 'reads_all', False) else h)
@@ -94,7 +95,7 @@ def train_step(stages:list, # training stages (see `make_stages`)
         sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
         opt.zero_grad(set_to_none=True); sch.step()
         with _autocast(x, amp): h = st.next_input(fmap)
-        hs.append(h)
+        if keep: hs.append(h)
         out.append((loss.detach(), (z.argmax(1) == y).sum()))
     return out
 
@@ -154,8 +155,9 @@ def topk_hits(z:torch.Tensor, # scores [B, K]
 def eval_logits(net:nn.Module, x, method:str='asge', head:nn.Module=None, heads:nn.Module=None)->tuple:
     "(per-layer logits, the trained heads' logits or None) for ASGE; ([the head's logits], None) for backprop."
     if method == 'bp': return [head(net.features(x))], None
-    outs = list(net.walk(x))
-    return [o.z for o in outs], None if heads is None else heads([o.h for o in outs])
+    if heads is None: return net(x), None   # the walk's logits only: each block's maps are freed as it goes
+    zs, hs = zip(*((o.z, o.h) for o in net.walk(x)))
+    return list(zs), heads(list(hs))
 
 @torch.no_grad()
 def evaluate(net:nn.Module,       # the network
@@ -278,8 +280,10 @@ def model_args(c:dict,         # a run configuration
 def check_config(c:dict, # a run configuration: `fit`'s arguments
                 )->dict: # the same, with canonical names
     "Refuse a bad configuration before any data is read; every check is made by the function that owns it."
-    c = dict(c, recipe=check_recipe(c['recipe']), dataset=check_dataset(c['dataset']),
-             augment=check_augment(c['augment']),
+    dataset = check_dataset(c['dataset'])
+    info = DATASETS.get(dataset)   # None for an ImageFolder tree: its classes are known once it is read
+    chans = c['in_chans'] or (info.in_chans if info else None)   # None: detected when the tree is read
+    c = dict(c, recipe=check_recipe(c['recipe']), dataset=dataset, augment=check_augment(c['augment'], chans),
              fusion=check_rule(c['fusion']), method=check_method(c['method']))
     for k in ('epochs', 'bs'):
         if not (isinstance(c[k], int) and c[k] >= 1): raise ValueError(f"{k} must be an int >= 1, got {c[k]!r}")
@@ -290,11 +294,9 @@ def check_config(c:dict, # a run configuration: `fit`'s arguments
     if c['n_train'] is not None and c['n_train'] < 2: raise ValueError(f"n_train must be >= 2, got {c['n_train']!r}")
     split_train_val(2, c['val_frac'])   # the data module's check of val_frac
     check_test_frac(c['test_frac']); check_in_chans(c['in_chans'])
-    info = DATASETS.get(c['dataset'])   # None for an ImageFolder tree: its classes are known once it is read
-    check_norm(c['mean'], c['std'], c['in_chans'] or (info.in_chans if info else None))
+    check_norm(c['mean'], c['std'], chans)
     check_input_norm(c['input_norm'], c['mean'], c['std'])
-    check_augment(c['augment'], c['in_chans'] or (info.in_chans if info else None))   # jitter needs colour
-    facts = (info.n_classes if info else 2, c['in_chans'] or (info.in_chans if info else 3),
+    facts = (info.n_classes if info else 2, chans or 3,
              c['img_size'] or (info.img_size if info else 224))
     with torch.device('meta'): build_model(**model_args(c, *facts))   # the model's own checks, without memory
     resolve_amp(c['amp'], resolve_device(c['device']))
