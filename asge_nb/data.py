@@ -7,9 +7,10 @@ __all__ = ['DATASETS', 'IMAGENET_MEAN', 'IMAGENET_STD', 'JITTER', 'GREY_P', 'AUG
            'IMAGE_EXTENSIONS', 'PROBE_IMAGES', 'STATS_IMAGES', 'IN_MEMORY_MAX_IMAGES', 'IN_MEMORY_MAX_SIZE', 'LAYOUT',
            'check_dataset', 'data_root', 'DataNotFound', 'load_arrays', 'data_on_disk', 'demo_images',
            'split_train_val', 'augment_crop_flip', 'augment_resized_crop', 'color_jitter', 'check_augment',
-           'default_augment', 'normalize', 'rms_normalize', 'check_input_norm', 'DeviceLoader', 'channel_stats',
-           'check_in_chans', 'check_test_frac', 'check_norm', 'Data', 'get_data', 'scan_split', 'ImageFiles',
-           'decode_images', 'imagefolder_transforms', 'FolderLoader', 'imagefolder_loaders']
+           'default_augment', 'normalize', 'rms_normalize', 'check_input_norm', 'rank_slice', 'batch_share',
+           'n_batches', 'DeviceLoader', 'channel_stats', 'check_in_chans', 'check_test_frac', 'check_norm', 'Data',
+           'get_data', 'scan_split', 'ImageFiles', 'decode_images', 'imagefolder_transforms', 'EpochBatches',
+           'FolderLoader', 'imagefolder_loaders']
 
 # %% ../nbs/06_data.ipynb #bae47adb
 import math, os, pickle, warnings
@@ -330,6 +331,26 @@ def _net_input(xb, dl):
     xb = rms_normalize(xb) if dl.input_norm == 'rms' else normalize(xb, dl.mean, dl.std)
     return xb.contiguous(memory_format=torch.channels_last) if dl.channels_last else xb
 
+def rank_slice(i:int,     # the batch
+               n:int,     # items in the epoch
+               bs:int,    # the (global) batch size
+               rank:int=0, world:int=1, # this process and the number of processes
+              )->slice:   # positions in the epoch's order
+    "Rank `rank`'s contiguous part of batch `i`; the parts of the `world` ranks differ in size by at most one."
+    lo = i * bs; m = min(bs, n - lo)
+    return slice(lo + m * rank // world, lo + m * (rank + 1) // world)
+
+def batch_share(i:int, n:int, bs:int, rank:int=0, world:int=1)->float:
+    """This rank's images in batch `i` over an equal share of it: the factor on a rank's mean loss that makes
+    the mean of the ranks' gradients the gradient of the whole batch's mean loss."""
+    s = rank_slice(i, n, bs, rank, world)
+    return (s.stop - s.start) * world / min(bs, n - i * bs)
+
+def n_batches(n:int, bs:int, drop_last:bool=False, world:int=1)->int:
+    "Batches in an epoch of `n` items; with several ranks a last batch too small to give each rank an image is dropped."
+    k = n // bs if drop_last else math.ceil(n / bs)
+    return k - 1 if k and not drop_last and 0 < n % bs < world else k
+
 class DeviceLoader:
     "Batches `(x, y)` of a dataset held on `device`: shuffled, augmented and normalised there."
     def __init__(self,
@@ -353,9 +374,14 @@ class DeviceLoader:
         self.bs, self.shuffle, self.drop_last = bs, shuffle, drop_last
         self.seed, self.channels_last, self.pad, self.epoch = seed, channels_last, pad, 0
         self.mean, self.std = (_per_channel(v, self.device) for v in (mean, std))
+        self.rank, self.world = 0, 1
 
-    def __len__(self): return len(self.y) // self.bs if self.drop_last else math.ceil(len(self.y) / self.bs)
+    def __len__(self): return n_batches(len(self.y), self.bs, self.drop_last, self.world)
     def set_epoch(self, epoch:int): "The next pass yields epoch `epoch`'s batches"; self.epoch = epoch
+    def shard(self, rank:int, world:int):
+        "Yield only rank `rank`'s part of every batch; the batches, their order and augmentation stay global."
+        self.rank, self.world = rank, world; return self
+    def share(self, i:int)->float: return batch_share(i, len(self.y), self.bs, self.rank, self.world)
 
     def __iter__(self):
         g, n, dev = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch), len(self.y), self.device
@@ -373,7 +399,7 @@ class DeviceLoader:
 
     def _batches(self, idx, aug):
         for i in range(len(self)):
-            s = slice(i * self.bs, (i + 1) * self.bs)
+            s = rank_slice(i, len(self.y), self.bs, self.rank, self.world)
             xb, p = self.x[idx[s]], [a[s] for a in aug]
             if self.augment.startswith('crop-flip'): xb = _crop_flip(xb, *p[:3], self.pad)
             if self.augment == 'rrc': xb = _resized_crop(xb.float().div_(255), *p)
@@ -657,18 +683,32 @@ class _Square:
     def __init__(self, s): self.s, self.fit = s, T.Compose([T.Resize(s), T.CenterCrop(s)])
     def __call__(self, im): return im if im.size == (self.s, self.s) else self.fit(im)
 
+class EpochBatches(torch.utils.data.Sampler):
+    "Index batches of an epoch for a `DataLoader`: a global order from generator `g`, cut to this rank's part."
+    def __init__(self, n, bs, shuffle, drop_last):
+        self.n, self.bs, self.shuffle, self.drop_last, self.rank, self.world = n, bs, shuffle, drop_last, 0, 1
+    def shard(self, rank, world): self.rank, self.world = rank, world
+    def share(self, i): return batch_share(i, self.n, self.bs, self.rank, self.world)
+    def __len__(self): return n_batches(self.n, self.bs, self.drop_last, self.world)
+    def __iter__(self):
+        idx = torch.randperm(self.n, generator=self.g) if self.shuffle else torch.arange(self.n)
+        for i in range(len(self)): yield idx[rank_slice(i, self.n, self.bs, self.rank, self.world)].tolist()
+
 class FolderLoader:
     "A `DataLoader` with workers over uint8 images; batches land on `device`, normalised; order set by (seed, epoch)."
     def __init__(self, ds, bs=256, shuffle=False, workers=8, device='cpu', seed=0, drop_last=False,
                  channels_last=False, mean=(0.,), std=(1.,), input_norm='dataset'):
         self.device, self.seed, self.epoch, self.channels_last = torch.device(device), seed, 0, channels_last
         self.input_norm = check_input_norm(input_norm)
-        self.g = torch.Generator()
-        self.dl = torch.utils.data.DataLoader(ds, bs, shuffle=shuffle, num_workers=workers, generator=self.g,
-                                              drop_last=drop_last, pin_memory=self.device.type == 'cuda')
+        self.g, self.order = torch.Generator(), EpochBatches(len(ds), bs, shuffle, drop_last)
+        self.order.g = self.g   # one generator: the workers' seeds, then the order (as DataLoader's own shuffle)
+        self.dl = torch.utils.data.DataLoader(ds, batch_sampler=self.order, num_workers=workers, generator=self.g,
+                                              pin_memory=self.device.type == 'cuda')
         self.mean, self.std = (_per_channel(v, self.device) for v in (mean, std))
-    def __len__(self): return len(self.dl)
+    def __len__(self): return len(self.order)
     def set_epoch(self, epoch:int): "The next pass yields epoch `epoch`'s batches"; self.epoch = epoch
+    def shard(self, rank:int, world:int): "See `DeviceLoader.shard`"; self.order.shard(rank, world); return self
+    def share(self, i:int)->float: return self.order.share(i)
     def __iter__(self):
         self.g.manual_seed(self.seed * 1_000_003 + self.epoch); self.epoch += 1
         return self._batches(iter(self.dl))

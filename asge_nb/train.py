@@ -4,14 +4,15 @@
 
 # %% auto #0
 __all__ = ['METHODS', 'AMP_MODES', 'RECIPES', 'RESUME_FREE', 'DATA_KEYS', 'CKPT_FORMAT', 'NOT_CONFIG', 'CLI_SKIP', 'LocalStage',
-           'BPStage', 'HeadsStage', 'bp_head', 'check_method', 'make_stages', 'train_step', 'lr_factor',
+           'BPStage', 'HeadsStage', 'bp_head', 'check_method', 'make_stages', 'stage_steps', 'train_step', 'lr_factor',
            'make_optimizers', 'autocast_works', 'resolve_amp', 'topk_hits', 'eval_logits', 'evaluate',
            'strategy_accuracies', 'Interrupted', 'NonFiniteLoss', 'StopFlag', 'check_finite', 'check_recipe',
-           'recipe_settings', 'apply_recipe', 'resolve_device', 'model_args', 'check_config', 'Run', 'make_run',
-           'build_run', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'load_model', 'data_facts',
-           'epoch_stats', 'train_state', 'restore', 'check_resumable', 'resume_from', 'train_epoch', 'epoch_record',
-           'summary_line', 'device_name', 'at_best_val', 'write_metrics', 'fit', 'fit_config', 'print_notes',
-           'cli_parser', 'print_summary', 'PrintNotes', 'asge_train']
+           'recipe_settings', 'apply_recipe', 'resolve_device', 'model_args', 'check_config', 'check_ranks', 'Run',
+           'make_run', 'build_run', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'load_model', 'data_facts',
+           'epoch_stats', 'stats_totals', 'train_state', 'restore', 'check_resumable', 'resume_from', 'train_epoch',
+           'pipeline_epoch', 'epoch_record', 'summary_line', 'device_name', 'at_best_val', 'run_metrics',
+           'write_metrics', 'fit', 'fit_config', 'print_notes', 'cli_parser', 'print_summary', 'PrintNotes',
+           'asge_train']
 
 # %% ../nbs/07_train.ipynb #1f89a8a6
 import argparse, inspect, json, math, os, signal, sys, time
@@ -28,6 +29,9 @@ from .predict import fuse, check_rule, FUSION_RULES, LinearHeads
 from .data import (get_data, check_dataset, check_augment, check_in_chans, check_norm, check_test_frac,
                           check_input_norm, split_train_val, DATASETS)
 from .live import plot_history   # the history plot of the live view; it imports nothing from here
+from .parallel import (dist_info, rank_device, check_placement, all_sum, any_rank, stage_groups, Pipe,
+                              sync_run, wrap_ddp, peer_errors, PeerLost, init_distributed,
+                              close_distributed)   # many processes (07c); it imports nothing from here
 
 # %% ../nbs/07_train.ipynb #d083c676
 class LocalStage(nn.Module):
@@ -77,27 +81,36 @@ def _autocast(x:torch.Tensor, amp:torch.dtype=None):
 
 _NO_SCALER = torch.amp.GradScaler('cpu', enabled=False)   # passes the loss and the update through unchanged
 
+def _inner(st): return getattr(st, 'module', st)   # a stage inside its `DistributedDataParallel` wrapper
+
+def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None, scalers:list=None,
+                hs:list=None,   # earlier stages' outputs, kept for a stage that reads them all; None: none yet
+                share:float=1., # factor on every loss: this rank's share of the batch (see `batch_share`)
+               ):
+    "`train_step` stage by stage: yields each stage's (loss, number correct, output, outputs kept) after its update."
+    h, keep = x, hs is not None or any(getattr(_inner(st), 'reads_all', False) for st in stages)
+    hs = [] if hs is None else hs   # every output is held only if some stage reads them all
+    for st, opt, sch, sc in zip(stages, opts, scheds, scalers or [_NO_SCALER] * len(stages)):
+        with _autocast(x, amp):
+            fmap, z = st(hs if getattr(_inner(st), 'reads_all', False) else h)
+            loss = local_loss(z, y)
+        sc.scale(loss if share == 1 else loss * share).backward()
+        sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
+        opt.zero_grad(set_to_none=True); sch.step()
+        with _autocast(x, amp): h = _inner(st).next_input(fmap)
+        if keep: hs.append(h)
+        yield loss.detach(), (z.argmax(1) == y).sum(), h, hs
+
 def train_step(stages:list, # training stages (see `make_stages`)
                opts:list,   # one optimizer per stage
                scheds:list, # one LR schedule per stage
                x, y,        # a batch
                amp:torch.dtype=None, # autocast dtype (torch.bfloat16 or torch.float16); None: float32
                scalers:list=None,    # one `torch.amp.GradScaler` per stage (fp16); None: no loss scaling
+               share:float=1.,       # factor on every loss: this rank's share of the batch (see `batch_share`)
               )->list:      # per stage: (loss, number correct), as device tensors
     "One training step: each stage's forward, loss, backward and update, in turn."
-    out, h, hs = [], x, []
-    keep = any(getattr(st, 'reads_all', False) for st in stages)   # hold every output only if a stage reads them all
-    for st, opt, sch, sc in zip(stages, opts, scheds, scalers or [_NO_SCALER] * len(stages)):
-        with _autocast(x, amp):
-            fmap, z = st(hs if getattr(st, 'reads_all', False) else h)
-            loss = local_loss(z, y)
-        sc.scale(loss).backward()
-        sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
-        opt.zero_grad(set_to_none=True); sch.step()
-        with _autocast(x, amp): h = st.next_input(fmap)
-        if keep: hs.append(h)
-        out.append((loss.detach(), (z.argmax(1) == y).sum()))
-    return out
+    return [(l, c) for l, c, _, _ in stage_steps(stages, opts, scheds, x, y, amp, scalers, share=share)]
 
 # %% ../nbs/07_train.ipynb #a268b5d6
 def lr_factor(step:int, total:int, warmup:int, floor:float=0.)->float:
@@ -174,12 +187,18 @@ def evaluate(net:nn.Module,       # the network
     for m in mods: m.eval()
     layers, fused, by_heads, n = 0, 0, 0, 0
     for x, y in loader:
+        if not len(y): continue   # a rank's empty part of a small last batch
         with _autocast(x, amp): zs, zh = eval_logits(net, x, method, head, heads)
         layers = layers + torch.stack([topk_hits(z, y, ks) for z in zs])   # [layers, ks]
         if method == 'asge': fused = fused + torch.stack([topk_hits(fuse(zs, r), y, ks) for r in FUSION_RULES])
         if zh is not None: by_heads = by_heads + topk_hits(zh, y, ks)
         n += len(y)
     for m in mods: m.train(was)
+    if dist_info()[1] > 1:   # each rank saw its part of every batch: add the counts up
+        n = int(all_sum(torch.tensor(n, device=next(net.parameters()).device)))
+        layers = all_sum(layers)
+        if method == 'asge': fused = all_sum(fused)
+        if heads is not None: by_heads = all_sum(by_heads)
     pct = lambda c: [round(100 * v / n, 4) for v in c.tolist()]
     acc = lambda j: dict(layers=pct(layers[:, j]),
                          fusion_rules=dict(zip(FUSION_RULES, pct(fused[:, j]))) if method == 'asge' else None,
@@ -298,12 +317,29 @@ def check_config(c:dict, # a run configuration: `fit`'s arguments
     check_input_norm(c['input_norm'], c['mean'], c['std'])
     facts = (info.n_classes if info else 2, chans or 3,
              c['img_size'] or (info.img_size if info else 224))
-    with torch.device('meta'): build_model(**model_args(c, *facts))   # the model's own checks, without memory
+    with torch.device('meta'): net = build_model(**model_args(c, *facts))   # the model's own checks, no memory
     resolve_amp(c['amp'], resolve_device(c['device']))
+    check_ranks(c, len(net.blocks) + bool(c['heads']))
     return c
 
+def check_ranks(c:dict, n_stages:int):
+    "Refuse a placement that the process group cannot run (see 07c)."
+    world, p = dist_info()[1], check_placement(c['placement'])
+    if p == 'blocks' and world == 1:
+        raise ValueError("placement='blocks' puts each group of blocks on its own process, and this one is alone: launch "
+                         "with `torchrun --nproc_per_node=N asge_train ...`, or call fit in an initialised process group")
+    if p == 'blocks' and c['method'] == 'bp':
+        raise ValueError("placement='blocks' needs layer-local training; method 'bp' backpropagates through every "
+                         "block, so it is one stage: use placement='data'")
+    if p == 'blocks' and world > n_stages:
+        raise ValueError(f"placement='blocks' with {world} processes needs at least {world} stages; this network has "
+                         f"{n_stages}: use at most {n_stages} processes")
+    if p == 'data' and c['bs'] % world:
+        raise ValueError(f"bs={c['bs']} is the global batch, split evenly over the {world} processes: "
+                         f"choose a multiple of {world}")
+
 # settings that may differ when a run is resumed: where and how it runs, not what it computes
-RESUME_FREE = ('data', 'download', 'workers', 'device', 'amp', 'compile', 'out', 'resume')
+RESUME_FREE = ('data', 'download', 'workers', 'device', 'amp', 'compile', 'out', 'resume', 'placement')
 
 # %% ../nbs/07_train.ipynb #6c3e8f21
 @dataclass
@@ -322,10 +358,14 @@ class Run:
     scalers: list         # one gradient scaler per stage, enabled for fp16 only
     data: object = None   # the run's `Data`; None for a run built without data (the benchmarks)
     history: list = field(default_factory=list)   # one record per finished epoch
+    rank: int = 0         # this process, and
+    world: int = 1        # the number of processes (see 07c)
+    own: tuple = None     # the stages this process trains, (start, stop); None: all
+    pipe: object = None   # the `Pipe` to the neighbouring processes (placement='blocks'), else None
 
-    def step(self, x, y)->list:
+    def step(self, x, y, share:float=1.)->list:
         "One training step of every stage on the batch `(x, y)`: `train_step` on this run's parts."
-        return train_step(self.runners, self.opts, self.scheds, x, y, self.amp, self.scalers)
+        return train_step(self.runners, self.opts, self.scheds, x, y, self.amp, self.scalers, share)
 
 def make_run(cfg:dict,        # a checked configuration (see `check_config`)
              n_classes:int,   # the data's classes,
@@ -335,7 +375,8 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
              data=None,       # the run's `Data`, kept on the run
             )->Run:
     "A run's network, stages, optimizers and schedules on its device, from its configuration and the data's facts."
-    dev = resolve_device(cfg['device']); cuda = dev.type == 'cuda'
+    dev = rank_device(resolve_device(cfg['device'])); cuda = dev.type == 'cuda'
+    (rank, world), blocks = dist_info(), cfg['placement'] == 'blocks'
     torch.manual_seed(cfg['seed'])
     net = build_model(**model_args(cfg, n_classes, in_chans, img_size))
     head = bp_head(net) if cfg['method'] == 'bp' else None
@@ -346,10 +387,13 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
     stages = make_stages(net, cfg['method'], head, heads)
     for s in stages: s.train()
     opts, scheds = make_optimizers(stages, cfg['lr'], cfg['wd'], total_steps, cfg['warmup'], cfg['lr_min'])
-    runners = [torch.compile(s) for s in stages] if cfg['compile'] else stages
+    runners = wrap_ddp(stages, dev) if world > 1 and not blocks else stages
+    runners = [torch.compile(s) for s in runners] if cfg['compile'] else runners
     amp = resolve_amp(cfg['amp'], dev)
     scalers = [torch.amp.GradScaler(dev.type, enabled=amp == torch.float16) for _ in stages]
-    return Run(cfg, dev, net, head, heads, stages, runners, opts, scheds, amp, scalers, data)
+    own = stage_groups(net, len(stages), world)[rank] if blocks else None
+    pipe = Pipe(rank, world, dev, [b.c for b in net.blocks] if heads is not None else None, own[0], cuda) if blocks else None
+    return Run(cfg, dev, net, head, heads, stages, runners, opts, scheds, amp, scalers, data, [], rank, world, own, pipe)
 
 # the settings `get_data` takes from a run's configuration
 DATA_KEYS = ('bs', 'download', 'n_train', 'val_frac', 'test_frac', 'seed', 'augment', 'img_size', 'in_chans', 'mean',
@@ -357,9 +401,11 @@ DATA_KEYS = ('bs', 'download', 'n_train', 'val_frac', 'test_frac', 'seed', 'augm
 
 def build_run(cfg:dict)->Run:
     "Read the data a checked configuration names, then build the run on it."
-    dev = resolve_device(cfg['device'])
+    dev, (rank, world) = rank_device(resolve_device(cfg['device'])), dist_info()
     d = get_data(cfg['dataset'], cfg['data'], device=dev, channels_last=dev.type == 'cuda',
                  **{k: cfg[k] for k in DATA_KEYS})
+    for dl in (d.val, d.test) + ((d.train,) if cfg['placement'] == 'data' else ()):   # each process: its part
+        if dl is not None: dl.shard(rank, world)
     return make_run(cfg, d.n_classes, d.in_chans, d.img_size, cfg['epochs'] * len(d.train), d)
 
 # %% ../nbs/07_train.ipynb #52ba3b7d
@@ -414,6 +460,12 @@ def epoch_stats(run:Run)->dict:
     z = lambda: torch.zeros(len(run.stages), device=run.device)
     return dict(loss=z(), correct=z(), n=0, step=0)
 
+def stats_totals(run:Run, stats:dict)->dict:
+    "An epoch's statistics over all processes (a copy; alone, the statistics themselves)."
+    if run.world == 1: return stats
+    n = all_sum(torch.tensor(stats['n'], device=run.device))
+    return dict(stats, loss=all_sum(stats['loss'].clone()), correct=all_sum(stats['correct'].clone()), n=int(n))
+
 def train_state(run:Run,      # the run
                 epoch:int,      # epochs finished
                 stats:dict=None, # statistics of the epoch under way (stopped mid-epoch), else None
@@ -445,6 +497,7 @@ def restore(run:Run, # a freshly built run (see `build_run`)
     if run.device.type == 'cuda' and ck.get('cuda_rng'): torch.cuda.set_rng_state_all(ck['cuda_rng'])
     st = ck['stats']
     if st is None: return ck['epoch'], epoch_stats(run)
+    if run.rank: return ck['epoch'], dict(epoch_stats(run), step=st['step'])   # the totals so far stay with rank 0
     return ck['epoch'], {k: v.to(run.device) if torch.is_tensor(v) else v for k, v in st.items()}
 
 def check_resumable(ck:dict,   # a checkpoint
@@ -472,6 +525,7 @@ def resume_from(path:Path,   # the run's checkpoint file
 
 # %% ../nbs/07_train.ipynb #ce406607
 def _cb(cbs, event, **info):
+    info.setdefault('rank', dist_info()[0])   # callbacks run in every process; most act in rank 0 only
     for cb in cbs or ():
         if hasattr(cb, event): getattr(cb, event)(info)
 
@@ -491,15 +545,49 @@ def train_epoch(run:Run,        # a run with data (see `build_run`)
     for _ in range(stats['step']): next(it)   # resume mid-epoch: same (seed, epoch) order, replayed without compute
     want_batch = any(hasattr(cb, 'after_batch') for cb in cbs or ())
     for x, y in it if mb is None else progress_bar(it, total=n_steps - stats['step'], parent=mb, leave=False):
-        res = run.step(x, y)
+        res = run.step(x, y, loader.share(stats['step']) if run.world > 1 else 1.)
         stats['loss'] += torch.stack([l for l, _ in res]) * len(y)
         stats['correct'] += torch.stack([c for _, c in res])
         stats['n'] += len(y); stats['step'] += 1
         if stats['step'] % check_every == 0 or stats['step'] == n_steps:
-            check_finite(stats['loss'], epoch, stats['step'])
+            check_finite(all_sum(stats['loss'].clone()), epoch, stats['step'])   # every process sees the same sum
         if want_batch: _cb(cbs, 'after_batch', epoch=epoch, step=stats['step'], n_steps=n_steps,
                            losses=[l.item() for l, _ in res])
-        if stop is not None and stop.set: return False
+        if any_rank(stop is not None and stop.set, run.device): return False   # all processes stop at one step
+    return True
+
+def pipeline_epoch(run:Run, epoch:int, stats:dict, stop:StopFlag=None, mb=None, cbs:list=None,
+                   check_every:int=25)->bool:
+    """`train_epoch` with the stages split over processes (placement='blocks', see 07c): rank 0 reads the batches,
+    each process steps its own stages and sends their output on; a stop (Ctrl-C in rank 0) travels down the pipe."""
+    (a, b), pipe, r = run.own, run.pipe, run.rank
+    last, n_steps = r == run.world - 1, len(run.data.train)
+    for s in run.stages: s.train()
+    if r == 0:
+        run.data.train.set_epoch(epoch - 1); it = iter(run.data.train)
+        for _ in range(stats['step']): next(it)   # resume mid-epoch: the same order, replayed without compute
+    steps = range(stats['step'], n_steps)
+    for _ in steps if mb is None else progress_bar(steps, parent=mb, leave=False):
+        if r == 0 and stop is not None and stop.set: pipe.send_stop(); return False   # (it waits for the send)
+        msg = (*next(it), [] if run.heads is not None else None) if r == 0 else pipe.recv()
+        if msg is None:   # the previous process stopped: so does this one, and the next
+            if not last: pipe.send_stop()
+            return False
+        x, y, hs = msg
+        losses, hits = [], []
+        for l, c, h, hs in stage_steps(run.runners[a:b], run.opts[a:b], run.scheds[a:b], x, y, run.amp,
+                                       run.scalers[a:b], hs):
+            losses.append(l); hits.append(c)
+        if not last: pipe.send(h, y, hs)
+        stats['loss'][a:b] += torch.stack(losses) * len(y)
+        stats['correct'][a:b] += torch.stack(hits)
+        stats['n'] += len(y) if r == 0 else 0   # counted once, so the sum over processes is right
+        stats['step'] += 1
+        if stats['step'] % check_every == 0 or stats['step'] == n_steps:
+            check_finite(stats['loss'], epoch, stats['step'])
+        if cbs: _cb(cbs, 'after_batch', epoch=epoch, step=stats['step'], n_steps=n_steps,
+                    losses=[l.item() for l in losses])
+    pipe.flush()
     return True
 
 def epoch_record(run:Run,      # a run with data
@@ -509,6 +597,7 @@ def epoch_record(run:Run,      # a run with data
                  t_run:float,  # `time.time()` when the run started (less the time of earlier sessions of it)
                 )->dict:       # the epoch's entry of the history
     "Evaluate the network after an epoch: training loss and accuracy, held-out and test accuracy (top-1, top-5), time."
+    stats = stats_totals(run, stats)   # over all processes
     d, c, n = run.data, run.cfg, max(1, stats['n'])
     ev = lambda loader, k=None: evaluate(run.net, loader, c['method'], run.head, run.amp, k, run.heads)
     test = ev(d.test, 5 if run.net.n_classes > 5 else None)   # top-5 too, where it means something
@@ -548,10 +637,9 @@ def at_best_val(history:list,  # a run's history
     i = max(range(len(vals)), key=lambda j: (-1 if vals[j] is None else vals[j], -j))
     return dict(epoch=history[i]['epoch'], strategy=strategy, val=vals[i], test_acc=history[i]['test_acc'])
 
-def write_metrics(run:Run,  # a run with at least one finished epoch
-                  out:Path, # the run's output folder
-                 )->dict:   # the metrics
-    "Write metrics.json, history.json and history.png to `out`; return the metrics."
+def run_metrics(run:Run, # a run with at least one finished epoch
+               )->dict:  # what metrics.json holds
+    "A run's final accuracies, configuration, data, device, world size and history."
     c, history = run.cfg, run.history
     last = history[-1]['test_acc']
     m = dict(dataset=c['dataset'], method=c['method'], arch=c['arch'], width=c['width'], epochs=c['epochs'],
@@ -559,7 +647,15 @@ def write_metrics(run:Run,  # a run with at least one finished epoch
              test_acc={k: v for k, v in last.items() if k not in ('best_layer', 'fusion_rules')},
              best_layer=last['best_layer'],
              fusion_rules=last['fusion_rules'], config=c, data=data_facts(run.data), torch=torch.__version__,
-             at_best_val=at_best_val(history, 'heads' if c['heads'] else 'fusion'), history=history)
+             at_best_val=at_best_val(history, 'heads' if c['heads'] else 'fusion'), world_size=run.world,
+             placement=c['placement'], history=history)
+    return m
+
+def write_metrics(run:Run,  # a run with at least one finished epoch
+                  out:Path, # the run's output folder
+                 )->dict:   # the metrics
+    "Write metrics.json, history.json and history.png to `out`; return the metrics."
+    m, c, history = run_metrics(run), run.cfg, run.history
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     (out / 'metrics.json').write_text(json.dumps(m, indent=1))
     (out / 'history.json').write_text(json.dumps(history, indent=1))
@@ -606,6 +702,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         device:str='auto',    # 'auto', 'cpu', 'cuda', 'cuda:1', ...
         amp:str='auto',       # 'auto' (GPU: bf16 where native, else fp16; CPU: off), 'bf16', 'fp16' or 'off'
         compile:bool=False,   # torch.compile each stage
+        placement:str='data', # several processes (torchrun): 'data' (each a part of every batch) or 'blocks' (07c)
         out:str='runs/asge',  # output folder: last.pt, metrics.json, history.json, history.png
         resume:bool=False,    # continue from out/last.pt
         progress:bool=True,   # show progress bars and the data's notes
@@ -613,27 +710,31 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
        )->dict:               # the metrics written to out/metrics.json
     "Train an ASGE network (or the backprop baseline), evaluating every epoch; resumable and safe to interrupt."
     cfg = fit_config(**{k: v for k, v in locals().items() if k not in NOT_CONFIG})
-    ckpt = Path(out) / 'last.pt'
+    ckpt, lead = Path(out) / 'last.pt', dist_info()[0] == 0   # rank 0 alone writes and shows progress
     ck = resume_from(ckpt, cfg, resume)
     run = build_run(cfg)
     start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
+    progress = progress and lead
     if progress: print_notes(run.data)
     t_run = time.time() - (run.history[-1]['wall_s'] if run.history else 0.)
     _cb(cbs, 'before_fit', net=run.net, config=cfg, data=run.data, start_epoch=start + 1)
     mb = master_bar(range(start, epochs)) if progress else None
-    with StopFlag() as stop:
+    train = pipeline_epoch if run.pipe is not None else train_epoch
+    with StopFlag() as stop, peer_errors(run.world, ckpt):
         for e in range(start, epochs) if mb is None else mb:
             epoch, t_epoch = e + 1, time.time()
-            if not train_epoch(run, epoch, stats, stop, mb, cbs):
-                save_checkpoint(ckpt, train_state(run, e, stats))
+            if not train(run, epoch, stats, stop, mb, cbs):
+                sync_run(run); state = train_state(run, e, stats_totals(run, stats))
+                if lead: save_checkpoint(ckpt, state)
                 raise Interrupted(f"stopped by Ctrl-C during epoch {epoch} after step {stats['step']}; saved {ckpt}; "
                                   "continue with resume=True (--resume)")
+            sync_run(run)   # several processes: every one holds the whole current network (07c)
             run.history.append(epoch_record(run, epoch, stats, t_epoch, t_run))
             stats = epoch_stats(run)
-            save_checkpoint(ckpt, train_state(run, epoch))
+            if lead: save_checkpoint(ckpt, train_state(run, epoch))
             if mb is not None: mb.write(summary_line(run.history[-1], cfg['method']))
             _cb(cbs, 'after_epoch', epoch=epoch, record=run.history[-1], net=run.net)
-    metrics = write_metrics(run, out)
+    metrics = write_metrics(run, out) if lead else run_metrics(run)
     _cb(cbs, 'after_fit', metrics=metrics, net=run.net)
     return metrics
 
@@ -689,15 +790,20 @@ def print_summary(m:dict, # the metrics of a run
 
 class PrintNotes:
     "A `fit` callback that prints the data's notes at the start (the CLI uses it when progress bars are off)."
-    def before_fit(self, info): print_notes(info['data'])
+    def before_fit(self, info):
+        if info['rank'] == 0: print_notes(info['data'])
 
 def asge_train(argv:list=None, # command-line arguments (default: sys.argv[1:])
               )->int:          # exit status
-    "Console script: train ASGE (or the backprop baseline) from the command line."
+    "Console script: train ASGE (or the backprop baseline) from the command line; under `torchrun`, in every process."
     args = vars(cli_parser().parse_args(argv))
+    try: rank, world = init_distributed(args['device'])   # joins the process group torchrun describes, if any
+    except Exception as e: print(f"asge_train: cannot join the process group: {e}", file=sys.stderr); return 1
+    who = f"asge_train[rank {rank}]" if world > 1 else 'asge_train'
     try: m = fit(**args, cbs=None if args['progress'] else [PrintNotes()])
-    except (ValueError, FileNotFoundError) as e: print(f"asge_train: error: {e}", file=sys.stderr); return 2
-    except NonFiniteLoss as e: print(f"asge_train: {e}", file=sys.stderr); return 1
-    except Interrupted as e: print(f"asge_train: {e}", file=sys.stderr); return 130
-    print_summary(m, args['out'])
+    except (ValueError, FileNotFoundError) as e: print(f"{who}: error: {e}", file=sys.stderr); return 2
+    except (NonFiniteLoss, PeerLost) as e: print(f"{who}: {e}", file=sys.stderr); return 1
+    except Interrupted as e: print(f"{who}: {e}", file=sys.stderr); return 130
+    if rank == 0: print_summary(m, args['out'])
+    close_distributed()
     return 0

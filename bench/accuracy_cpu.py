@@ -44,7 +44,9 @@ def run_variant(ds:str, v:str, a, label:str=None, **extra)->dict:
                                     device=a.device, out=run_dir, progress=sys.stdout.isatty()), **over, **extra))
     r = {k: m[k] for k in ('dataset', 'method', 'arch', 'width', 'epochs', 'test_acc', 'best_layer', 'fusion_rules', 'wall_s', 'history')}
     r['dataset'], r['variant'] = label, v
-    r['config'] = {k: m['config'][k] for k in ('alpha', 'lr', 'wd', 'warmup', 'bs', 'seed', 'n_train', 'val_frac', 'pool', 'norm', 'fusion')}
+    r['config'] = {k: m['config'][k] for k in ('recipe', 'alpha', 'lr', 'lr_min', 'wd', 'warmup', 'bs', 'seed', 'n_train', 'val_frac',
+                                               'pool', 'norm', 'n_var', 'n_conv', 'dropout', 'init', 'heads', 'input_norm',
+                                               'augment', 'img_size', 'fusion')}
     if 'data' in m: r['data'] = {k: v for k, v in m['data'].items() if k != 'name'}   # what was detected (no local path)
     print(f"{label:<14} {v:<14} fusion {r['test_acc']['fusion']}  best {r['test_acc']['best']}  last {r['test_acc']['last']}  ({r['wall_s']:.0f}s)", flush=True)
     return r
@@ -73,12 +75,13 @@ def png_tree_row(a, twin:dict=None)->dict:
     return r
 
 def merge_results(path, rows:list, device:str)->None:
-    "Put `rows` into the results file at `path`, replacing rows of the same dataset and variant, keeping the others (and the header)."
+    """Put `rows` into the results file at `path`, replacing rows of the same dataset, variant and settings
+    (width, epochs, n_train, bs), keeping the others (and the header)."""
     path = Path(path)
     if not path.exists(): return write_results(path, 'accuracy_cpu' if device == 'cpu' else 'accuracy', rows, device=device)
     doc, env = json.loads(path.read_text()), environment(device)
     for r in rows: r['run'] = {k: env[k] for k in ('command', 'commit', 'date', 'hardware', 'torch')}
-    key = lambda r: (r['dataset'], r.get('variant'))
+    key = lambda r: (r['dataset'], r.get('variant'), r['width'], r['epochs'], r['config'].get('n_train'), r['config']['bs'])
     doc['results'] = [r for r in doc['results'] if key(r) not in {key(n) for n in rows}] + rows
     tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, path)
     print(f"merged {len(rows)} row(s) into {path}")
@@ -94,6 +97,8 @@ def main(argv=None):
     p.add_argument('--data', default=None, help='data root (default: $ASGE_DATA)')
     p.add_argument('--device', default='cpu')
     p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'accuracy_cpu.json'))
+    p.add_argument('--merge', action='store_true', help='merge the rows into --out (replacing rows of the same settings) '
+                   'instead of rewriting it')
     p.add_argument('--png-tree', choices=('add', 'only', 'skip'), default='add',
                    help="the ImageFolder row: add it to the run; run only it and its built-in twin, merged into --out; or skip it")
     p.add_argument('--png-cache', default=str(Path(tempfile.gettempdir()) / 'asge_nb_png' / PNG_TREE),
@@ -102,7 +107,7 @@ def main(argv=None):
     results = [] if a.png_tree == 'only' else [run_variant(ds, v, a) for ds in a.datasets.split(',') for v in a.variants]
     if a.png_tree != 'skip':
         results.append(png_tree_row(a, next((r for r in results if r['dataset'] == PNG_TREE and r['variant'] == 'asge'), None)))
-    if a.png_tree == 'only': merge_results(a.out, results[-1:], a.device)
+    if a.png_tree == 'only' or a.merge: merge_results(a.out, results, a.device)
     else: write_results(a.out, 'accuracy_cpu' if a.device == 'cpu' else 'accuracy', results, device=a.device)
 
 if __name__ == '__main__': main()
