@@ -322,12 +322,16 @@ def check_config(c:dict, # a run configuration: `fit`'s arguments
     check_ranks(c, len(net.blocks) + bool(c['heads']))
     return c
 
-def check_ranks(c:dict, n_stages:int):
-    "Refuse a placement that the process group cannot run (see 07c)."
-    world, p = dist_info()[1], check_placement(c['placement'])
+def check_ranks(c:dict,         # a run configuration
+                n_stages:int,   # its network's training stages
+                world:int=None, # processes; None: this process group's size
+               ):
+    "Refuse a placement that the processes cannot run (see 07c)."
+    world, p = world or dist_info()[1], check_placement(c['placement'])
     if p == 'blocks' and world == 1:
-        raise ValueError("placement='blocks' puts each group of blocks on its own process, and this one is alone: launch "
-                         "with `torchrun --nproc_per_node=N asge_train ...`, or call fit in an initialised process group")
+        raise ValueError("placement='blocks' puts each group of blocks on its own process, and this one is alone: "
+                         "launch with `torchrun --nproc_per_node=N --no-python asge_train ...`, or call fit in an "
+                         "initialised process group")
     if p == 'blocks' and c['method'] == 'bp':
         raise ValueError("placement='blocks' needs layer-local training; method 'bp' backpropagates through every "
                          "block, so it is one stage: use placement='data'")
@@ -392,8 +396,10 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
     amp = resolve_amp(cfg['amp'], dev)
     scalers = [torch.amp.GradScaler(dev.type, enabled=amp == torch.float16) for _ in stages]
     own = stage_groups(net, len(stages), world)[rank] if blocks else None
-    pipe = Pipe(rank, world, dev, [b.c for b in net.blocks] if heads is not None else None, own[0], cuda) if blocks else None
-    return Run(cfg, dev, net, head, heads, stages, runners, opts, scheds, amp, scalers, data, [], rank, world, own, pipe)
+    chans = [b.c for b in net.blocks] if heads is not None else None   # carried down the pipe for the heads
+    pipe = Pipe(rank, world, dev, chans, own[0], cuda) if blocks else None
+    return Run(cfg, dev, net, head, heads, stages, runners, opts, scheds, amp, scalers, data, [], rank, world, own,
+               pipe)
 
 # the settings `get_data` takes from a run's configuration
 DATA_KEYS = ('bs', 'download', 'n_train', 'val_frac', 'test_frac', 'seed', 'augment', 'img_size', 'in_chans', 'mean',

@@ -19,7 +19,7 @@ SIDEBAR = NBS/'sidebar.yml'
 SECTIONS = [
     ('Mechanisms', ['00_partition.ipynb', '01_goodness.ipynb', '02_projection.ipynb', '03_pooling.ipynb',
                     '04_model.ipynb', '05_prediction.ipynb']),
-    ('Data and training', ['06_data.ipynb', '07_train.ipynb', '07b_your_data.ipynb']),
+    ('Data and training', ['06_data.ipynb', '07_train.ipynb', '07b_your_data.ipynb', '07c_parallel.ipynb']),
     ('Explore', ['08_explorer.ipynb', '09_live.ipynb']),
     ('Full training', ['10_cifar.ipynb', '11_imagenet.ipynb']),
     ('Benchmarks', ['20_performance.ipynb']),
