@@ -8,6 +8,7 @@ __all__ = ['INITS', 'VGG8_PLAN', 'VGG8_EXTRA', 'ARCHS', 'ASGEBlock', 'BlockOut',
 
 # %% ../nbs/04_model.ipynb #304b113a
 from typing import NamedTuple
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
@@ -39,7 +40,8 @@ class ASGEBlock(nn.Module):
 
     def forward(self, x:Tensor)->tuple:
         "(feature maps Y, logits z) of this block"
-        y, g = relu_goodness(self.body(x), self.p, inplace=True)   # = relu, then spatial_goodness, leaner
+        # = relu, then spatial_goodness, leaner; the backward pass writes its gradient into y's buffer (see 01)
+        y, g = relu_goodness(self.body(x), self.p, inplace=True, free_maps=torch.is_grad_enabled())
         return y, self.proj(g)
 
     def transition(self, y:Tensor)->Tensor:

@@ -94,12 +94,14 @@ def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None,
         with _autocast(x, amp):
             fmap, z = st(hs if getattr(_inner(st), 'reads_all', False) else h)
             loss = local_loss(z, y)
+            h = _inner(st).next_input(fmap)   # before the backward, which writes its gradient into fmap's buffer
+        del fmap   # so the maps die with this stage's backward pass
+        hit = (z.argmax(1) == y).sum()
         sc.scale(loss if share == 1 else loss * share).backward()
         sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
         opt.zero_grad(set_to_none=True); sch.step()
-        with _autocast(x, amp): h = _inner(st).next_input(fmap)
         if keep: hs.append(h)
-        yield loss.detach(), (z.argmax(1) == y).sum(), h, hs
+        yield loss.detach(), hit, h, hs
 
 def train_step(stages:list, # training stages (see `make_stages`)
                opts:list,   # one optimizer per stage

@@ -114,6 +114,17 @@ def measure(cfg:dict, method:str, dev, warmup:int, steps:int=2, crosscheck:bool=
     r['peak_with_persistent_mib'] = mib(r['peak_step_bytes'] + r['persistent']['total'])
     return r
 
+def activation_floor(cfg:dict)->dict:
+    """The live-activation floor of a case, from the model itself (05's `block_costs`, per image): ASGE needs at most the
+    largest block's working set (its input and feature maps) at a time, backprop keeps every block's until its backward."""
+    from asge_nb.model import build_model
+    from asge_nb.predict import block_costs
+    with torch.device('meta'):
+        net = build_model(cfg['arch'], n_classes=cfg['n_classes'], in_chans=cfg['in_chans'], img_size=cfg['img_size'],
+                          width=cfg['width'])
+    acts = [r['act'] for r in block_costs(net)]
+    return dict(block_act=acts, largest=max(acts), total=sum(acts), ratio=round(max(acts) / sum(acts), 4))
+
 def main(argv=None):
     p = add_bench_args(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter), 'memory')
     p.add_argument('--warmup', type=int, default=2, help='steps before measuring (creates the optimizer state)')
@@ -132,11 +143,13 @@ def main(argv=None):
                    target_ratio=TARGETS['memory'] if cfg['target'] else None, target_met=met)
         if 'profiler_crosscheck' in A:
             res['ratio_profiler_crosscheck'] = round(A['profiler_crosscheck']['peak_step_bytes'] / B['profiler_crosscheck']['peak_step_bytes'], 4)
+        res['floor'] = activation_floor(cfg)
         results.append(dict(cfg, **res))
         print(f"{name:<13} width {cfg['width']:.4g} {cfg['img_size']}px batch {cfg['bs']} on {kind}: peak step memory "
               f"asge {A['peak_step_mib']:.1f} MiB  bp {B['peak_step_mib']:.1f} MiB  ratio {ratio:.3f}"
               + ('' if met is None else f"  target <= {TARGETS['memory']}: {'met' if met else 'MISSED'}")
-              + (f"  (profiler cross-check ratio {res['ratio_profiler_crosscheck']:.3f})" if 'ratio_profiler_crosscheck' in res else ''), flush=True)
+              + (f"  (profiler cross-check ratio {res['ratio_profiler_crosscheck']:.3f})" if 'ratio_profiler_crosscheck' in res else '')
+              + f"; live-activation floor {res['floor']['ratio']:.3f}", flush=True)
         print(f"{'':<13} persistent (params + projections + AdamW state): asge {mib(A['persistent']['total']):.2f} MiB  bp {mib(B['persistent']['total']):.2f} MiB;"
               f" with it the ratio is {res['ratio_with_persistent']:.3f}", flush=True)
     write_results(out, 'memory', results, device=str(dev), **facts, kind=kind,
