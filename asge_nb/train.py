@@ -120,9 +120,13 @@ def lr_factor(step:int, total:int, warmup:int, floor:float=0.)->float:
     if step < warmup: return (step + 1) / warmup
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(1., (step - warmup) / max(1, total - warmup))))
 
+def _fusable(m:nn.Module)->bool:
+    "Whether AdamW's fused kernel takes these parameters: floating point, on the CPU or a CUDA GPU."
+    return all(p.is_floating_point() and p.device.type in ('cpu', 'cuda') for p in m.parameters())
+
 def make_optimizers(stages:list, lr:float, wd:float, total:int, warmup:float, lr_min:float=0.)->tuple:
-    "One AdamW and one warm-up + cosine schedule (down to `lr_min`) per stage."
-    opts = [torch.optim.AdamW(s.parameters(), lr=lr, weight_decay=wd) for s in stages]
+    "One AdamW (fused where it can be: one kernel per stage, not a loop of ops per tensor) and one schedule per stage."
+    opts = [torch.optim.AdamW(s.parameters(), lr=lr, weight_decay=wd, fused=_fusable(s) or None) for s in stages]
     f = partial(lr_factor, total=total, warmup=round(warmup * total), floor=lr_min / lr)
     return opts, [torch.optim.lr_scheduler.LambdaLR(o, f) for o in opts]
 
