@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'FUSION_RULES', 'check_logits', 'check_rule', 'fuse', 'layer_accuracies', 'best_layer', 'predict',
-           'LinearHeads', 'block_costs', 'strategy_costs']
+           'LinearHeads', 'block_costs', 'strategy_costs', 'strategy_table', 'print_strategy_table']
 
 # %% ../nbs/05_prediction.ipynb #4f5504a0
 import torch
@@ -138,3 +138,28 @@ def strategy_costs(net:nn.Module,    # an `ASGENet`
             'best': cost(best, proj(rows[best:best + 1]), 0),
             'last': cost(L - 1, proj(rows[-1:]), 0),
             'heads': cost(L - 1, sum((r['c'] + 1) * K for r in rows[first_head:]), K)}   # trained; + their sum
+
+# %% ../nbs/05_prediction.ipynb #05s00002
+STRATEGIES = ('fusion', 'best', 'last', 'heads')
+
+def strategy_table(test_acc:dict,  # per-strategy test accuracy as `fit` records it (top-5 under 'top5', if recorded)
+                   net:nn.Module,  # the trained `ASGENet`
+                   best_layer:int, # the layer 'best' reads
+                  )->list:         # one dict per strategy the run recorded: accuracy and cost per image
+    "Test accuracy (top-1, top-5 where recorded) and per-image cost of each strategy of a run."
+    cost, t5 = strategy_costs(net, best=best_layer), test_acc.get('top5') or {}
+    return [dict(strategy=s, top1=test_acc[s], top5=t5.get(s), **cost[s])
+            for s in STRATEGIES if test_acc.get(s) is not None]
+
+def print_strategy_table(test_acc:dict, net:nn.Module, best_layer:int):
+    "A run's test accuracy per layer (top-1, top-5), then `strategy_table` as text."
+    t5 = test_acc.get('top5')
+    for k, a in (('top-1', test_acc), ('top-5', t5)):
+        if a: print(f'test accuracy per layer, {k} (%): ' + '  '.join(f"{l}: {v:.2f}" for l, v in enumerate(a['layers'])))
+    print(f"\n{'strategy':<18} {'top-1':>6} {'top-5':>6} {'conv params':>12} {'classifier':>11} {'MMACs':>9} "
+          f"{'peak act.':>11}")
+    for r in strategy_table(test_acc, net, best_layer):
+        name = r['strategy'] + (f" (layer {best_layer})" if r['strategy'] == 'best' else '')
+        top5 = '-' if r['top5'] is None else f"{r['top5']:.2f}"
+        print(f"{name:<18} {r['top1']:>6.2f} {top5:>6} {r['params']:>12,} {r['classifier']:>11,} "
+              f"{r['macs'] / 1e6:>9,.1f} {r['peak_act']:>11,}")
