@@ -43,8 +43,7 @@ def _energy_grad(y, gg, p, out):
     "2 y (∂ patch mean / ∂ y²)ᵀ gg, written into `out` (which may be `y` itself), chunk by chunk of channels"
     gg = gg.reshape(*y.shape[:2], p, p)
     for ys, gs, os in zip(y.chunk(CHUNKS, 1), gg.chunk(CHUNKS, 1), out.chunk(CHUNKS, 1)):
-        up = torch.ops.aten._adaptive_avg_pool2d_backward(gs, ys).mul_(2)
-        os.copy_(up.mul_(ys)) if os is not ys else ys.mul_(up)
+        torch.mul(torch.ops.aten._adaptive_avg_pool2d_backward(gs, ys).mul_(2), ys, out=os)   # os may be ys
     return out
 
 class ReluGoodness(torch.autograd.Function):
