@@ -22,7 +22,6 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from fastcore.docments import docments
-from fastcore.imports import in_notebook
 from fastprogress.fastprogress import master_bar, progress_bar
 from .model import build_model
 from .projection import local_loss
@@ -820,5 +819,3 @@ def asge_train(argv:list=None, # command-line arguments (default: sys.argv[1:])
     if rank == 0: print_summary(m, args['out'])
     close_distributed()
     return 0
-
-if __name__ == '__main__' and not in_notebook(): sys.exit(asge_train())   # python -m asge_nb.train, torchrun -m ...
