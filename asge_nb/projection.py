@@ -32,6 +32,7 @@ class RandomProjection(nn.Module):
                  n_classes:int,      # number of classes K
                  seed:int=None,      # seed of the draw; None uses torch's global generator
                  n_var=None,         # N in N(0, 1/N): an int, 'fan_in' (= `n_in`, also None) or 'classes' (= K)
+                 learned:bool=False, # the ablation of the paper's open question 3: the same draw, then trained
                 ):
         super().__init__()
         if n_in < 1 or n_classes < 1:
@@ -39,11 +40,14 @@ class RandomProjection(nn.Module):
         n_var = resolve_n_var(n_var, n_in, n_classes)
         gen = None if seed is None else torch.Generator().manual_seed(seed)
         std = 1 / math.sqrt(n_var)
-        self.register_buffer('weight', torch.randn(n_classes, n_in, generator=gen) * std)
-        self.register_buffer('bias', torch.randn(n_classes, generator=gen) * std)
+        w, b = torch.randn(n_classes, n_in, generator=gen) * std, torch.randn(n_classes, generator=gen) * std
+        if learned: self.weight, self.bias = nn.Parameter(w), nn.Parameter(b)   # trained by the block's own loss
+        else: self.register_buffer('weight', w); self.register_buffer('bias', b)
 
     def forward(self, g:Tensor)->Tensor: return F.linear(g, self.weight, self.bias)
-    def extra_repr(self): return f"n_in={self.weight.shape[1]}, n_classes={self.weight.shape[0]}, fixed"
+    def extra_repr(self):
+        kind = 'learned' if isinstance(self.weight, nn.Parameter) else 'fixed'
+        return f"n_in={self.weight.shape[1]}, n_classes={self.weight.shape[0]}, {kind}"
 
 # %% ../nbs/02_projection.ipynb #55338eca
 def local_loss(logits:Tensor, # [B, K] logits of one layer

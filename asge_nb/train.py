@@ -300,7 +300,7 @@ def model_args(c:dict,         # a run configuration
         raise ValueError(f"n_conv is a VGG8 option; {c['arch']} has its own depth")
     return dict(arch=c['arch'], n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=c['width'],
                 alpha=c['alpha'], pool=c['pool'], norm=c['norm'], seed=c['seed'], n_var=n_var,
-                dropout=c['dropout'], init=c['init'], **extra)
+                dropout=c['dropout'], init=c['init'], goodness=c['goodness'], projection=c['projection'], **extra)
 
 def check_config(c:dict, # a run configuration: `fit`'s arguments
                 )->dict: # the same, with canonical names
@@ -517,7 +517,8 @@ def check_resumable(ck:dict,   # a checkpoint
                     path=None, # the checkpoint's file, for the message
                    ):
     "Refuse to continue a checkpoint written with other settings: only those in `RESUME_FREE` may differ."
-    old = ck['config']
+    old, defaults = ck['config'], {k: p.default for k, p in inspect.signature(fit).parameters.items()}
+    old = {**{k: defaults[k] for k in c if k not in old and k in defaults}, **old}   # settings added since: defaults
     keys = [*old, *(k for k in c if k not in old)]
     diff = {k: (old.get(k), c.get(k)) for k in keys if k not in RESUME_FREE and old.get(k) != c.get(k)}
     if diff: raise CheckpointError(f"{path} was written by another run: "
@@ -698,6 +699,8 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         n_conv:int=None,      # VGG8 only: 6 conv layers (VGG8b) or 7 (the authors' code)
         dropout:float=None,   # dropout on each block's output
         init:str=None,        # conv init: 'default' (PyTorch's) or 'kaiming'
+        goodness:str='energy', # patch statistic: 'energy' (mean square, the paper) or 'mean' (an ablation)
+        projection:str='fixed', # 'fixed' (the paper) or 'learned' (an ablation, trained by each block's own loss)
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set

@@ -1,4 +1,4 @@
-"""The paper's ablations at CPU size: partition factor, pooling, norm between blocks, projection variance.
+"""The paper's ablations at CPU size: partition, pooling, norm, projection (variance; fixed or learned), statistic.
 
 Each part varies one setting of recipe 'asge_nb' and keeps the rest: VGG8 at width 0.125, 3 epochs, batch 64, on
 FashionMNIST and 4,000 CIFAR-10 training images (tested on the 10,000 test images), 3 seeds. Every finished run is
@@ -10,7 +10,6 @@ skipped); the file records each run's CPU and wall time.
     ASGE_DATA=/path/to/data python bench/ablations.py --summary               # mean ± std of what is there
     python bench/ablations.py --part pool --width 1 --epochs 100 --device cuda --out ...   # the full-size version
 
-Written for issue #14; the learned projection and the mean-activation statistic need options the model lacks yet.
 """
 import argparse, json, os, resource, statistics, sys, tempfile, time
 from pathlib import Path
@@ -21,7 +20,9 @@ PARTS = {   # part -> [(variant name, fit settings)]; the first of each is recip
     'alpha': [(f'alpha={a:g}', dict(alpha=a)) for a in (1, 0, 0.5, 1.5, 2)],
     'pool': [(f'pool={p}', dict(pool=p)) for p in ('rms', 'avg', 'max')],
     'norm': [(f'norm={n}', dict(norm=n)) for n in ('chw', 'rms', 'none')],
-    'projection': [(f'n_var={v}', dict(n_var=v)) for v in ('fan_in', 'classes')],
+    'projection': [(f'n_var={v}', dict(n_var=v)) for v in ('fan_in', 'classes')]
+                  + [('learned', dict(projection='learned'))],
+    'goodness': [(f'goodness={g}', dict(goodness=g)) for g in ('energy', 'mean')],
 }
 N_TRAIN = dict(cifar10=4000)   # the CIFAR-10 subset; the other datasets train on all their images
 
@@ -53,13 +54,15 @@ def run_one(part, name, over, dataset, seed, a)->dict:
 def summary(doc:dict)->list:
     "Mean ± std over seeds of each strategy, per part, variant and dataset."
     groups = {}
-    for r in doc['results']: groups.setdefault((r['part'], r['variant'], r['dataset'], r['epochs'], r['width']), []).append(r)
+    for r in doc['results']:
+        groups.setdefault((r['part'], r['variant'], r['dataset'], r['epochs'], r['width']), []).append(r)
     rows = []
     for (part, name, ds, ep, w), rs in groups.items():
         stat = lambda s: (round(statistics.fmean(v), 2), round(statistics.stdev(v), 2) if len(v) > 1 else None) \
             if (v := [r['test_acc'][s] for r in rs]) else None
         rows.append(dict(part=part, variant=name, dataset=ds, epochs=ep, width=w, seeds=sorted(r['seed'] for r in rs),
-                         **{s: stat(s) for s in ('fusion', 'best', 'last')}, cpu_s=round(sum(r['cpu_s'] for r in rs), 1)))
+                         **{s: stat(s) for s in ('fusion', 'best', 'last')},
+                         cpu_s=round(sum(r['cpu_s'] for r in rs), 1)))
     return rows
 
 def main(argv=None):
