@@ -11,19 +11,13 @@ skipped); the file records each run's CPU and wall time.
     python bench/ablations.py --part pool --width 1 --epochs 100 --device cuda --out ...   # the full-size version
 
 """
-import argparse, json, os, resource, statistics, sys, tempfile, time
+import argparse, json, os, resource, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment
+from asge_nb.ablations import ABLATIONS, summarize
 
-PARTS = {   # part -> [(variant name, fit settings)]; the first of each is recipe 'asge_nb' as it is
-    'alpha': [(f'alpha={a:g}', dict(alpha=a)) for a in (1, 0, 0.5, 1.5, 2)],
-    'pool': [(f'pool={p}', dict(pool=p)) for p in ('rms', 'avg', 'max')],
-    'norm': [(f'norm={n}', dict(norm=n)) for n in ('chw', 'rms', 'none')],
-    'projection': [(f'n_var={v}', dict(n_var=v)) for v in ('fan_in', 'classes')]
-                  + [('learned', dict(projection='learned'))],
-    'goodness': [(f'goodness={g}', dict(goodness=g)) for g in ('energy', 'mean')],
-}
+PARTS = ABLATIONS   # part -> [(variant name, fit settings)], defined and smoke-tested in nbs/12_ablations.ipynb
 N_TRAIN = dict(cifar10=4000)   # the CIFAR-10 subset; the other datasets train on all their images
 
 def key(r:dict)->tuple: return (r['part'], r['variant'], r['dataset'], r['seed'], r['epochs'], r['width'])
@@ -51,20 +45,6 @@ def run_one(part, name, over, dataset, seed, a)->dict:
                 best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1), cpu_s=round(cpu() - c0, 1),
                 run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
 
-def summary(doc:dict)->list:
-    "Mean ± std over seeds of each strategy, per part, variant and dataset."
-    groups = {}
-    for r in doc['results']:
-        groups.setdefault((r['part'], r['variant'], r['dataset'], r['epochs'], r['width']), []).append(r)
-    rows = []
-    for (part, name, ds, ep, w), rs in groups.items():
-        stat = lambda s: (round(statistics.fmean(v), 2), round(statistics.stdev(v), 2) if len(v) > 1 else None) \
-            if (v := [r['test_acc'][s] for r in rs]) else None
-        rows.append(dict(part=part, variant=name, dataset=ds, epochs=ep, width=w, seeds=sorted(r['seed'] for r in rs),
-                         **{s: stat(s) for s in ('fusion', 'best', 'last')},
-                         cpu_s=round(sum(r['cpu_s'] for r in rs), 1)))
-    return rows
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--part', choices=[*PARTS, 'all'], default=None)
@@ -90,7 +70,7 @@ def main(argv=None):
                         doc['results'].append(r); save(out, doc)   # appended at once: a stopped sweep resumes here
                         print(f"{part:<10} {name:<14} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion']:.2f} "
                               f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
-    for r in summary(doc):
+    for r in summarize(doc['results']):
         f = lambda v: '-' if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if v[1] is not None else f"{v[0]:.2f}"
         print(f"{r['part']:<10} {r['variant']:<14} {r['dataset']:<14} fusion {f(r['fusion'])}  best {f(r['best'])}  "
               f"last {f(r['last'])}  (seeds {r['seeds']}, {r['cpu_s']:.0f} s CPU)")
