@@ -10,14 +10,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .goodness import CHUNKS
+from .goodness import by_channel_chunks
 
 # %% ../nbs/03_pooling.ipynb #64ef1dfb
 class RMSPoolFn(torch.autograd.Function):
     "RMS pooling with a hand-written gradient: d out / d x_u = x_u / (|w| out), saving only x and out."
     @staticmethod
     def forward(ctx, x, k, s, eps):   # by chunks of channels: no temporary x² as big as x (see 01's `CHUNKS`)
-        out = torch.cat([F.avg_pool2d(c.square(), k, s) for c in x.chunk(CHUNKS, 1)], 1).add_(eps).sqrt_()
+        out = by_channel_chunks(lambda c: F.avg_pool2d(c.square(), k, s), x).add_(eps).sqrt_()
         ctx.save_for_backward(x, out); ctx.k, ctx.s = k, s
         return out
     @staticmethod

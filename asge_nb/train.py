@@ -9,8 +9,8 @@ __all__ = ['METHODS', 'AMP_MODES', 'RECIPES', 'RESUME_FREE', 'DATA_KEYS', 'CKPT_
            'strategy_accuracies', 'Interrupted', 'NonFiniteLoss', 'StopFlag', 'check_finite', 'check_recipe',
            'recipe_settings', 'apply_recipe', 'resolve_device', 'model_args', 'check_config', 'check_ranks', 'Run',
            'make_run', 'build_run', 'CheckpointError', 'save_checkpoint', 'load_checkpoint', 'load_model', 'data_facts',
-           'epoch_stats', 'stats_totals', 'train_state', 'restore', 'check_resumable', 'resume_from', 'train_epoch',
-           'pipeline_epoch', 'epoch_record', 'summary_line', 'device_name', 'at_best_val', 'run_metrics',
+           'epoch_stats', 'stats_totals', 'train_state', 'restore', 'check_resumable', 'resume_from', 'add_step',
+           'train_epoch', 'pipeline_epoch', 'epoch_record', 'summary_line', 'device_name', 'at_best_val', 'run_metrics',
            'write_metrics', 'fit', 'fit_config', 'print_notes', 'cli_parser', 'print_summary', 'PrintNotes',
            'asge_train']
 
@@ -542,6 +542,17 @@ def _cb(cbs, event, **info):
     for cb in cbs or ():
         if hasattr(cb, event): getattr(cb, event)(info)
 
+def add_step(stats:dict,  # an epoch's statistics (`epoch_stats`), updated in place
+             losses:list, # the step's loss of each stage trained here
+             hits:list,   # and its number of correct predictions
+             n:int,       # images in the step's batch (on this process)
+             own:slice=slice(None), # the stages trained here
+             count:bool=True,       # count the images (one process of a pipeline does)
+            ):
+    "Add one training step to an epoch's statistics: losses weighted by the images, correct counts, images, steps."
+    stats['loss'][own] += torch.stack(losses) * n; stats['correct'][own] += torch.stack(hits)
+    stats['n'] += n if count else 0; stats['step'] += 1
+
 def train_epoch(run:Run,        # a run with data (see `build_run`)
                 epoch:int,      # the epoch, from 1; its batch order depends on (seed, epoch) only
                 stats:dict,     # the epoch's statistics (`epoch_stats`), updated in place; from step `stats['step']`
@@ -559,11 +570,9 @@ def train_epoch(run:Run,        # a run with data (see `build_run`)
     want_batch = any(hasattr(cb, 'after_batch') for cb in cbs or ())
     for x, y in it if mb is None else progress_bar(it, total=n_steps - stats['step'], parent=mb, leave=False):
         res = run.step(x, y, loader.share(stats['step']) if run.world > 1 else 1.)
-        stats['loss'] += torch.stack([l for l, _ in res]) * len(y)
-        stats['correct'] += torch.stack([c for _, c in res])
-        stats['n'] += len(y); stats['step'] += 1
-        if stats['step'] % check_every == 0 or stats['step'] == n_steps:
-            check_finite(all_sum(stats['loss'].clone()), epoch, stats['step'])   # every process sees the same sum
+        add_step(stats, [l for l, _ in res], [c for _, c in res], len(y))
+        if stats['step'] % check_every == 0 or stats['step'] == n_steps:   # every process checks the same sum
+            check_finite(stats['loss'] if run.world == 1 else all_sum(stats['loss'].clone()), epoch, stats['step'])
         if want_batch: _cb(cbs, 'after_batch', epoch=epoch, step=stats['step'], n_steps=n_steps,
                            losses=[l.item() for l, _ in res])
         if any_rank(stop is not None and stop.set, run.device): return False   # all processes stop at one step
@@ -592,10 +601,7 @@ def pipeline_epoch(run:Run, epoch:int, stats:dict, stop:StopFlag=None, mb=None, 
                                        run.scalers[a:b], hs):
             losses.append(l); hits.append(c)
         if not last: pipe.send(h, y, hs)
-        stats['loss'][a:b] += torch.stack(losses) * len(y)
-        stats['correct'][a:b] += torch.stack(hits)
-        stats['n'] += len(y) if r == 0 else 0   # counted once, so the sum over processes is right
-        stats['step'] += 1
+        add_step(stats, losses, hits, len(y), slice(a, b), count=r == 0)   # images counted once, by rank 0
         if stats['step'] % check_every == 0 or stats['step'] == n_steps:
             check_finite(stats['loss'], epoch, stats['step'])
         if cbs: _cb(cbs, 'after_batch', epoch=epoch, step=stats['step'], n_steps=n_steps,
