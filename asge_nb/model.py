@@ -35,7 +35,7 @@ class ASGEBlock(nn.Module):
                  projection:str='fixed', # 'fixed' (the paper) or 'learned' (an ablation: trained by the local loss)
                 ):
         super().__init__()
-        self.body, self.c, self.size, self.p, self.goodness = body, c, size, p, goodness
+        self.body, self.c, self.size, self.p, self.goodness, self.n_classes = body, c, size, p, goodness, n_classes
         self.proj = RandomProjection(c * p * p, n_classes, seed=seed, n_var=n_var, learned=projection == 'learned')
         self.pool, self.norm = pool or nn.Identity(), LayerNorm2d(norm)
         self.drop = nn.Dropout(dropout) if dropout else nn.Identity()
@@ -75,7 +75,7 @@ class ASGENet(nn.Module):
     @property
     def patches(self)->list: return [b.p for b in self.blocks]
     @property
-    def n_classes(self)->int: return self.blocks[0].proj.weight.shape[0]
+    def n_classes(self)->int: return self.blocks[0].n_classes
 
     def check_input(self, x:Tensor):
         want = (self.in_chans, self.img_size, self.img_size)

@@ -29,6 +29,7 @@ from .predict import fuse, check_rule, FUSION_RULES, LinearHeads
 from .data import (get_data, check_dataset, check_augment, check_in_chans, check_norm, check_test_frac,
                           check_input_norm, split_train_val, DATASETS)
 from .live import plot_history   # the history plot of the live view; it imports nothing from here
+from . import baselines   # registers the baselines' networks 'cwc' and 'vgg8_cwc' as archs (13)
 from .parallel import (dist_info, rank_device, check_placement, all_sum, any_rank, stage_groups, Pipe,
                               sync_run, wrap_ddp, peer_errors, PeerLost, init_distributed,
                               close_distributed)   # many processes (07c); it imports nothing from here
@@ -696,7 +697,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         test_frac:float=0.1,  # ImageFolder tree without val/: fraction of train/ held out as test set; 0: refuse
         input_norm:str=None,  # 'dataset' ((x - mean) / std) or 'rms' (each image over its RMS)
         recipe:str='asge_nb', # the defaults of every setting left at None: 'asge_nb' or 'reference' (see `RECIPES`)
-        arch:str='vgg8',      # 'vgg8' or 'resnet18_ch4'
+        arch:str='vgg8',      # 'vgg8', 'resnet18_ch4', or a baseline's: 'cwc', 'vgg8_cwc' (13)
         width:float=1.0,      # channel multiplier
         alpha:float=1.0,      # partition scale
         pool:str=None,        # pooling where the network downsamples: 'rms', 'avg' or 'max'

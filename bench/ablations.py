@@ -15,12 +15,25 @@ import argparse, json, os, resource, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment
-from asge_nb.ablations import ABLATIONS, summarize
+from asge_nb.ablations import ABLATIONS, STUDIES, summarize
 
-PARTS = ABLATIONS   # part -> [(variant name, fit settings)], defined and smoke-tested in nbs/12_ablations.ipynb
-N_TRAIN = dict(cifar10=4000)   # the CIFAR-10 subset; the other datasets train on all their images
+PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 12_ablations
+N_TRAIN = dict(cifar10=4000)  # the CIFAR-10 subset of the ablations; the other datasets train on all their images
+RESULTS = Path(__file__).resolve().parent / 'results'
+# each study's own data, length, seeds and results file; the ablations take the command line's (defaults below)
+PLANS = {'width': dict(datasets='cifar10', n_train=10000, epochs=3, seeds=[0], out=RESULTS / 'width_cpu.json'),
+         'convergence': dict(datasets='fashion_mnist', n_train=20000, epochs=15, seeds=[0],
+                        out=RESULTS / 'convergence_cpu.json')}
+DEFAULTS = dict(datasets='fashion_mnist,cifar10', seeds=[0, 1, 2], epochs=3, width=0.125, n_train=None,
+                out=RESULTS / 'ablations_cpu.json')
 
-def key(r:dict)->tuple: return (r['part'], r['variant'], r['dataset'], r['seed'], r['epochs'], r['width'])
+def plan(part:str, a)->dict:
+    "The settings of one part: the command line's where given, else the part's plan, else the defaults."
+    return {k: getattr(a, k) if getattr(a, k) is not None else PLANS.get(part, {}).get(k, v) for k, v in DEFAULTS.items()}
+
+def key(r:dict)->tuple:
+    return (r['part'], r['variant'], r['dataset'], r['seed'], r['epochs'], r['width'],
+            r.get('n_train', N_TRAIN.get(r['dataset'])))
 
 def load(path:Path)->dict:
     "The results file, or a new one with this machine's facts."
@@ -32,47 +45,80 @@ def save(path:Path, doc:dict):
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, path)
 
-def run_one(part, name, over, dataset, seed, a)->dict:
-    "Train one variant; its row, with CPU and wall time."
+def settings(over:dict, ds:str, seed:int, pl:dict)->dict:
+    "What `fit` is given for one run: the part's plan, then the variant's own settings (which may set width, epochs)."
+    return dict(dict(width=pl['width'], epochs=pl['epochs'], seed=seed, n_train=pl['n_train'] or N_TRAIN.get(ds)),
+                **over)
+
+def compact(history:list)->list:
+    "Per epoch: time, training accuracy per layer, test accuracy per strategy and layer (the curves of 12)."
+    keep = ('fusion', 'best', 'last', 'layers')
+    return [dict(epoch=h['epoch'], wall_s=h['wall_s'], train_acc=h['train_acc'],
+                 test_acc={k: h['test_acc'][k] for k in keep}) for h in history]
+
+def run_one(part, name, over, ds, seed, pl, a)->dict:
+    "Train one variant; its row, with CPU and wall time and the per-epoch curves."
     from asge_nb.train import fit
     cpu = lambda: (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_SELF))
-    c0, t0 = cpu(), time.time()
-    m = fit(dataset, a.data, recipe='asge_nb', arch='vgg8', width=a.width, epochs=a.epochs, bs=a.bs, seed=seed,
-            n_train=a.n_train or N_TRAIN.get(dataset), device=a.device, out=tempfile.mkdtemp(), progress=False, **over)
+    c0, t0, s = cpu(), time.time(), settings(over, ds, seed, pl)
+    m = fit(ds, a.data, recipe='asge_nb', arch='vgg8', bs=a.bs, device=a.device, out=tempfile.mkdtemp(),
+            progress=False, **s)
     env = environment(a.device)
-    return dict(part=part, variant=name, dataset=dataset, seed=seed, epochs=a.epochs, width=a.width, settings=over,
+    return dict(part=part, variant=name, dataset=ds, seed=seed, epochs=s['epochs'], width=s['width'],
+                n_train=s['n_train'], settings=over, method=m['method'],
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
                 best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1), cpu_s=round(cpu() - c0, 1),
-                run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
+                history=compact(m['history']), run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
+
+BASES = {ABLATIONS[p][0][0] for p in ABLATIONS}   # each ablation's first variant: recipe 'asge_nb' unchanged
+
+def shared_base(rows:list, part, name, ds, seed, pl)->dict:
+    "An ablation's first variant is the same run as every other ablation's: reuse one already in the file (marked)."
+    if part not in ABLATIONS or name != ABLATIONS[part][0][0]: return None
+    s = settings({}, ds, seed, pl)
+    for r in rows:
+        if r['variant'] in BASES and 'same_run_as' not in r and key(r)[2:] == (ds, seed, s['epochs'], s['width'],
+                                                                              s['n_train']):
+            return dict(r, part=part, variant=name, settings=dict(ABLATIONS[part][0][1]), same_run_as=r['variant'],
+                        cpu_s=0.0, wall_s=0.0)   # this part spent no time on it
+    return None
+
+def sweep(part:str, a):
+    "Run every missing (variant, dataset, seed) of one part, appending each row to the part's results file at once."
+    pl = plan(part, a); out = Path(pl['out']); doc = load(out)
+    for name, over in PARTS[part]:
+        for ds in pl['datasets'].split(','):
+            for seed in pl['seeds']:
+                s = settings(over, ds, seed, pl)
+                if (part, name, ds, seed, s['epochs'], s['width'], s['n_train']) in {key(r) for r in doc['results']}:
+                    continue
+                r = shared_base(doc['results'], part, name, ds, seed, pl) or run_one(part, name, over, ds, seed, pl, a)
+                doc['results'].append(r); save(out, doc)   # appended at once: a stopped sweep resumes here
+                print(f"{part:<10} {name:<16} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion'] or 0:.2f} "
+                      f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--part', choices=[*PARTS, 'all'], default=None)
-    p.add_argument('--datasets', default='fashion_mnist,cifar10')
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--epochs', type=int, default=3)
-    p.add_argument('--width', type=float, default=0.125)
+    p.add_argument('--datasets', default=None, help="comma-separated (default: the part's plan, else "
+                   "'fashion_mnist,cifar10')")
+    p.add_argument('--seeds', type=int, nargs='+', default=None, help="default: the part's plan, else 0 1 2")
+    p.add_argument('--epochs', type=int, default=None, help="default: the part's plan, else 3")
+    p.add_argument('--width', type=float, default=None, help="default 0.125 (a width study sets its own)")
     p.add_argument('--bs', type=int, default=64)
-    p.add_argument('--n-train', type=int, default=None, help='cap on training images (default: 4,000 for CIFAR-10)')
+    p.add_argument('--n-train', type=int, default=None, help="cap on training images (default: the part's plan, "
+                   "else 4,000 for CIFAR-10)")
     p.add_argument('--data', default=None); p.add_argument('--device', default='cpu')
-    p.add_argument('--out', default=str(Path(__file__).resolve().parent / 'results' / 'ablations_cpu.json'))
-    p.add_argument('--summary', action='store_true', help='print mean ± std of the runs in --out and stop')
+    p.add_argument('--out', default=None, help="results file (default: the part's own under bench/results)")
+    p.add_argument('--summary', action='store_true', help='print mean ± std of the runs in the results files and stop')
     a = p.parse_args(argv)
-    out = Path(a.out); doc = load(out)
-    if a.part:
-        done = {key(r) for r in doc['results']}
-        for part in PARTS if a.part == 'all' else [a.part]:
-            for name, over in PARTS[part]:
-                for ds in a.datasets.split(','):
-                    for seed in a.seeds:
-                        if (part, name, ds, seed, a.epochs, a.width) in done: continue
-                        r = run_one(part, name, over, ds, seed, a)
-                        doc['results'].append(r); save(out, doc)   # appended at once: a stopped sweep resumes here
-                        print(f"{part:<10} {name:<14} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion']:.2f} "
-                              f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
-    for r in summarize(doc['results']):
-        f = lambda v: '-' if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if v[1] is not None else f"{v[0]:.2f}"
-        print(f"{r['part']:<10} {r['variant']:<14} {r['dataset']:<14} fusion {f(r['fusion'])}  best {f(r['best'])}  "
-              f"last {f(r['last'])}  (seeds {r['seeds']}, {r['cpu_s']:.0f} s CPU)")
+    parts = [] if a.summary or not a.part else [*PARTS] if a.part == 'all' else [a.part]
+    for part in parts: sweep(part, a)
+    for out in dict.fromkeys(Path(plan(q, a)['out']) for q in (parts or PARTS)):
+        if not out.exists(): continue
+        for r in summarize(load(out)['results']):
+            f = lambda v: '-' if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if v[1] is not None else f"{v[0]:.2f}"
+            print(f"{r['part']:<10} {r['variant']:<16} {r['dataset']:<14} fusion {f(r['fusion'])}  best {f(r['best'])}"
+                  f"  last {f(r['last'])}  (seeds {r['seeds']}, {r['cpu_s']:.0f} s CPU)")
 
 if __name__ == '__main__': main()

@@ -1,0 +1,64 @@
+"""ASGE against its baselines at an equal CPU budget: backprop, local heads, CwC-FF and the original Forward-Forward.
+
+Every method trains 3 epochs at batch 64 on the same images: 10,000 training images of MNIST and of FashionMNIST and
+4,000 of CIFAR-10 (each tested on its 10,000 test images), 3 seeds. The conv methods use VGG8 at width 1/8; CwC-FF
+uses VGG8 with its class-group readout (`arch='vgg8_cwc'`, channels rounded to multiples of ten) and, as a second
+row, its own published network; Forward-Forward its MLP. Each finished run is appended to the results file at once
+(an interrupted sweep resumes where it stopped) with its CPU and wall time.
+
+    ASGE_DATA=/path/to/data python bench/baselines.py                      # the whole comparison, resumable
+    ASGE_DATA=/path/to/data python bench/baselines.py --methods ff cwc-ff  # some methods only
+    python bench/baselines.py --summary                                    # mean ± std of what is there
+"""
+import argparse, resource, sys, tempfile, time
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import environment
+from ablations import load, save, compact
+from asge_nb.baselines import BASELINES, train_method
+from asge_nb.ablations import summarize
+
+N_TRAIN = dict(mnist=10000, fashion_mnist=10000, cifar10=4000)
+OUT = Path(__file__).resolve().parent / 'results' / 'baselines_cpu.json'
+
+def run_one(name, ds, seed, a)->dict:
+    "Train one method on one dataset; its row, with CPU and wall time and the per-epoch curves."
+    cpu = lambda: (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_SELF))
+    c0, t0 = cpu(), time.time()
+    m = train_method(name, ds, data=a.data, width=a.width, epochs=a.epochs, bs=a.bs, seed=seed, n_train=N_TRAIN[ds],
+                     device=a.device, out=tempfile.mkdtemp(), progress=False)
+    env = environment(a.device)
+    return dict(part='baselines', variant=name, dataset=ds, seed=seed, epochs=a.epochs, width=a.width,
+                n_train=N_TRAIN[ds], settings=BASELINES[name], arch=m.get('arch', 'mlp'),
+                test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
+                best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1), cpu_s=round(cpu() - c0, 1),
+                history=compact(m['history']) if name != 'ff' else m['history'],
+                run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--methods', nargs='+', choices=list(BASELINES), default=list(BASELINES))
+    p.add_argument('--datasets', nargs='+', choices=list(N_TRAIN), default=list(N_TRAIN))
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--epochs', type=int, default=3); p.add_argument('--bs', type=int, default=64)
+    p.add_argument('--width', type=float, default=0.125)
+    p.add_argument('--data', default=None); p.add_argument('--device', default='cpu')
+    p.add_argument('--out', default=str(OUT))
+    p.add_argument('--summary', action='store_true', help='print mean ± std of the runs in --out and stop')
+    a = p.parse_args(argv)
+    out = Path(a.out); doc = load(out)
+    for name in [] if a.summary else a.methods:
+        for ds in a.datasets:
+            for seed in a.seeds:
+                if any((r['variant'], r['dataset'], r['seed'], r['epochs']) == (name, ds, seed, a.epochs)
+                       for r in doc['results']): continue
+                r = run_one(name, ds, seed, a)
+                doc['results'].append(r); save(out, doc)   # appended at once: a stopped sweep resumes here
+                print(f"{name:<12} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion'] or 0:.2f} "
+                      f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
+    f = lambda v: '-' if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if v[1] is not None else f"{v[0]:.2f}"
+    for r in summarize(doc['results']) if out.exists() else []:
+        print(f"{r['variant']:<12} {r['dataset']:<14} fusion {f(r['fusion'])}  best {f(r['best'])}  "
+              f"last {f(r['last'])}  (seeds {r['seeds']}, {r['cpu_s']:.0f} s CPU)")
+
+if __name__ == '__main__': main()
