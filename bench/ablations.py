@@ -22,7 +22,7 @@ N_TRAIN = dict(cifar10=4000)  # the CIFAR-10 subset of the ablations; the other 
 RESULTS = Path(__file__).resolve().parent / 'results'
 # each study's own data, length, seeds and results file; the ablations take the command line's (defaults below)
 PLANS = {'width': dict(datasets='cifar10', n_train=10000, epochs=3, seeds=[0], out=RESULTS / 'width_cpu.json'),
-         'convergence': dict(datasets='fashion_mnist', n_train=20000, epochs=15, seeds=[0],
+         'convergence': dict(datasets='fashion_mnist', epochs=15, seeds=[0],
                         out=RESULTS / 'convergence_cpu.json')}
 DEFAULTS = dict(datasets='fashion_mnist,cifar10', seeds=[0, 1, 2], epochs=3, width=0.125, n_train=None,
                 out=RESULTS / 'ablations_cpu.json')

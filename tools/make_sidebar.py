@@ -22,7 +22,7 @@ SECTIONS = [
     ('Data and training', ['06_data.ipynb', '07_train.ipynb', '07b_your_data.ipynb', '07c_parallel.ipynb']),
     ('Explore', ['08_explorer.ipynb', '09_live.ipynb']),
     ('Full training', ['10_cifar.ipynb', '11_imagenet.ipynb']),
-    ('Studies', ['12_ablations.ipynb']),
+    ('Studies', ['12_ablations.ipynb', '13_baselines.ipynb']),
     ('Benchmarks', ['20_performance.ipynb']),
 ]
 
