@@ -9,6 +9,9 @@ skipped); the file records each run's CPU and wall time.
     ASGE_DATA=/path/to/data python bench/ablations.py --part all              # every part, resumable
     ASGE_DATA=/path/to/data python bench/ablations.py --summary               # mean ± std of what is there
     python bench/ablations.py --part pool --width 1 --epochs 100 --device cuda --out ...   # the full-size version
+    ASGE_DATA=/path/to/data python bench/ablations.py --part width                # ASGE and backprop at 3 widths
+    python bench/ablations.py --part width --widths 1 --device cuda --out bench/results/width_gpu.json  # full width
+    ASGE_DATA=/path/to/data python bench/ablations.py --part convergence          # 15 epochs, open question 2
 
 """
 import argparse, json, os, resource, sys, tempfile, time
@@ -83,17 +86,24 @@ def shared_base(rows:list, part, name, ds, seed, pl)->dict:
                         cpu_s=0.0, wall_s=0.0)   # this part spent no time on it
     return None
 
+def variants(part:str, a)->list:
+    "A part's (name, settings): as defined in 12, or for the width study the widths asked for (`--widths`)."
+    if part != 'width' or not a.widths: return PARTS[part]
+    return [(f'{m} width={w:g}', dict(method=m, width=w)) for w in a.widths for m in ('asge', 'bp')]
+
 def sweep(part:str, a):
     "Run every missing (variant, dataset, seed) of one part, appending each row to the part's results file at once."
-    pl = plan(part, a); out = Path(pl['out']); doc = load(out)
-    for name, over in PARTS[part]:
+    pl = plan(part, a); out = Path(pl['out'])
+    for name, over in variants(part, a):
         for ds in pl['datasets'].split(','):
             for seed in pl['seeds']:
-                s = settings(over, ds, seed, pl)
-                if (part, name, ds, seed, s['epochs'], s['width'], s['n_train']) in {key(r) for r in doc['results']}:
-                    continue
-                r = shared_base(doc['results'], part, name, ds, seed, pl) or run_one(part, name, over, ds, seed, pl, a)
-                doc['results'].append(r); save(out, doc)   # appended at once: a stopped sweep resumes here
+                s, done = settings(over, ds, seed, pl), lambda k: k in {key(r) for r in load(out)['results']}
+                k = (part, name, ds, seed, s['epochs'], s['width'], s['n_train'])
+                if done(k): continue   # the file is read afresh: another sweep may share it
+                r = shared_base(load(out)['results'], part, name, ds, seed, pl) or run_one(part, name, over, ds, seed,
+                                                                                           pl, a)
+                if done(k): continue   # another sweep finished the same run meanwhile: keep one
+                doc = load(out); doc['results'].append(r); save(out, doc)   # appended at once: a stop resumes here
                 print(f"{part:<10} {name:<16} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion'] or 0:.2f} "
                       f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
 
@@ -105,6 +115,8 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=None, help="default: the part's plan, else 0 1 2")
     p.add_argument('--epochs', type=int, default=None, help="default: the part's plan, else 3")
     p.add_argument('--width', type=float, default=None, help="default 0.125 (a width study sets its own)")
+    p.add_argument('--widths', type=float, nargs='+', default=None, help="width study only: the widths to train "
+                   "(default 0.125 0.25 0.5; a GPU adds 1)")
     p.add_argument('--bs', type=int, default=64)
     p.add_argument('--n-train', type=int, default=None, help="cap on training images (default: the part's plan, "
                    "else 4,000 for CIFAR-10)")
