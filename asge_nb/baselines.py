@@ -58,6 +58,8 @@ def check_cwc_args(arch:str, n_classes:int, in_chans:int, img_size:int, width:fl
     "Refuse settings a CwC network cannot take, naming them (it has no partition, projection or dropout)."
     if not (isinstance(n_classes, int) and n_classes >= 2):
         raise ValueError(f"{arch}: n_classes must be an int >= 2, got {n_classes!r}")
+    if not (isinstance(in_chans, int) and in_chans >= 1):
+        raise ValueError(f"{arch}: in_chans must be an int >= 1, got {in_chans!r}")
     if not width > 0: raise ValueError(f"{arch}: width must be > 0, got {width!r}")
     asge_only = dict(alpha=(alpha, 1.0), goodness=(goodness, 'energy'), projection=(projection, 'fixed'),
                      dropout=(dropout, 0.))
@@ -126,7 +128,7 @@ def embed_label(x:Tensor,      # images [B, ...]
                 y:Tensor,      # labels [B]
                 n_classes:int, # classes K (the first K inputs are overwritten)
                )->Tensor:      # [B, n_in]
-    "Forward-Forward's input: the flattened image, its first K entries replaced by the one-hot label (scaled to x.max())."
+    "Forward-Forward's input: the flattened image, its first K entries replaced by the label's one-hot times x.max()."
     x = x.flatten(1).clone()
     x[:, :n_classes] = F.one_hot(y, n_classes).to(x.dtype) * x.max()
     return x

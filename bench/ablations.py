@@ -32,7 +32,8 @@ DEFAULTS = dict(datasets='fashion_mnist,cifar10', seeds=[0, 1, 2], epochs=3, wid
 
 def plan(part:str, a)->dict:
     "The settings of one part: the command line's where given, else the part's plan, else the defaults."
-    return {k: getattr(a, k) if getattr(a, k) is not None else PLANS.get(part, {}).get(k, v) for k, v in DEFAULTS.items()}
+    given = lambda k: getattr(a, k) is not None
+    return {k: getattr(a, k) if given(k) else PLANS.get(part, {}).get(k, v) for k, v in DEFAULTS.items()}
 
 def key(r:dict)->tuple:
     return (r['part'], r['variant'], r['dataset'], r['seed'], r['epochs'], r['width'],
