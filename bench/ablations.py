@@ -14,10 +14,10 @@ skipped); the file records each run's CPU and wall time.
     ASGE_DATA=/path/to/data python bench/ablations.py --part convergence          # 15 epochs, open question 2
 
 """
-import argparse, json, os, resource, sys, tempfile, time
+import argparse, json, os, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment
+from common import environment, cpu_seconds
 from asge_nb.ablations import ABLATIONS, STUDIES, summarize
 
 PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 12_ablations
@@ -63,15 +63,15 @@ def compact(history:list)->list:
 def run_one(part, name, over, ds, seed, pl, a)->dict:
     "Train one variant; its row, with CPU and wall time and the per-epoch curves."
     from asge_nb.train import fit
-    cpu = lambda: (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_SELF))
-    c0, t0, s = cpu(), time.time(), settings(over, ds, seed, pl)
+    c0, t0, s = cpu_seconds(), time.time(), settings(over, ds, seed, pl)
     m = fit(ds, a.data, recipe='asge_nb', arch='vgg8', bs=a.bs, device=a.device, out=tempfile.mkdtemp(),
             progress=False, **s)
     env = environment(a.device)
     return dict(part=part, variant=name, dataset=ds, seed=seed, epochs=s['epochs'], width=s['width'],
                 n_train=s['n_train'], settings=over, method=m['method'],
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
-                best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1), cpu_s=round(cpu() - c0, 1),
+                best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1),
+                cpu_s=round(cpu_seconds() - c0, 1),
                 history=compact(m['history']), run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
 
 BASES = {ABLATIONS[p][0][0] for p in ABLATIONS}   # each ablation's first variant: recipe 'asge_nb' unchanged

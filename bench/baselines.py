@@ -10,10 +10,10 @@ row, its own published network; Forward-Forward its MLP. Each finished run is ap
     ASGE_DATA=/path/to/data python bench/baselines.py --methods ff cwc-ff  # some methods only
     python bench/baselines.py --summary                                    # mean ± std of what is there
 """
-import argparse, resource, sys, tempfile, time
+import argparse, sys, tempfile, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment
+from common import environment, cpu_seconds
 from ablations import load, save, compact
 from asge_nb.baselines import BASELINES, train_method
 from asge_nb.ablations import summarize
@@ -23,15 +23,15 @@ OUT = Path(__file__).resolve().parent / 'results' / 'baselines_cpu.json'
 
 def run_one(name, ds, seed, a)->dict:
     "Train one method on one dataset; its row, with CPU and wall time and the per-epoch curves."
-    cpu = lambda: (lambda u: u.ru_utime + u.ru_stime)(resource.getrusage(resource.RUSAGE_SELF))
-    c0, t0 = cpu(), time.time()
+    c0, t0 = cpu_seconds(), time.time()
     m = train_method(name, ds, data=a.data, width=a.width, epochs=a.epochs, bs=a.bs, seed=seed, n_train=N_TRAIN[ds],
                      device=a.device, out=tempfile.mkdtemp(), progress=False)
     env = environment(a.device)
     return dict(part='baselines', variant=name, dataset=ds, seed=seed, epochs=a.epochs, width=a.width,
                 n_train=N_TRAIN[ds], settings=BASELINES[name], arch=m.get('arch', 'mlp'),
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
-                best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1), cpu_s=round(cpu() - c0, 1),
+                best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1),
+                cpu_s=round(cpu_seconds() - c0, 1),
                 history=compact(m['history']) if name != 'ff' else m['history'],
                 run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
 

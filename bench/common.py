@@ -1,5 +1,5 @@
 "Shared by the benchmark scripts: environment facts and results files."
-import json, os, platform, shlex, subprocess, sys, time
+import json, os, platform, resource, shlex, subprocess, sys, time
 from pathlib import Path
 import torch
 
@@ -18,6 +18,10 @@ def cpu_name()->str:
             if line.startswith('model name'): return line.split(':', 1)[1].strip()
     except OSError: pass
     return platform.processor() or platform.machine()
+
+def cpu_seconds()->float:
+    "CPU time (user + system) this process has used so far, over all its threads."
+    u = resource.getrusage(resource.RUSAGE_SELF); return u.ru_utime + u.ru_stime
 
 COMMIT_AT_START = git_commit()   # taken at import: the commit of the code the benchmark runs, not of the tree at its end
 
