@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import environment, cpu_seconds
 from asge_nb.ablations import ABLATIONS, STUDIES, summarize
 
-PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 12_ablations
+PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 21_ablations
 N_TRAIN = dict(cifar10=4000)  # the CIFAR-10 subset of the ablations; the other datasets train on all their images
 RESULTS = Path(__file__).resolve().parent / 'results'
 # each study's own data, length, seeds and results file; the ablations take the command line's (defaults below)

@@ -1,13 +1,13 @@
 #!/usr/bin/env python
 """Check the docs site offline, without Quarto: process, render, screenshot, and fail on broken pages.
 
-    python tools/check_docs.py [--out DIR] [--shots index 01_goodness] [--no-shots] [--strict]
+    python tools/check_docs.py [--out DIR] [--shots index 02_goodness] [--no-shots] [--strict]
 
 1. Every notebook in nbs/ goes through nbdev's own docs processing (what `nbdev_docs` does before Quarto: frontmatter
    from the title cell, show_doc tables added and executed, hidden and exported cells removed, links added); the
    processed notebooks are written to DIR/_proc/.
 2. nbconvert's HTML exporter renders them to DIR/html/*.html (images embedded; `#| echo: false` honoured).
-3. Headless Chromium screenshots the chosen pages to DIR/<page>.png (default: index and 01_goodness).
+3. Headless Chromium screenshots the chosen pages to DIR/<page>.png (default: index and 02_goodness).
 4. It fails (exit 1, a line per problem) if: a page is missing, empty or very short; a page shows an error or a
    Python traceback; a notebook lacks its Colab badge, or its first code cell is not the hidden Colab install cell;
    nbs/sidebar.yml names a notebook that does not exist, leaves one out, or is not what tools/make_sidebar.py
@@ -83,7 +83,7 @@ def check_source(nb:str, problems:list):
     if COLAB_BADGE_SVG not in md: problems.append(f'{nb}: no "Open In Colab" badge (a markdown cell after the title: [![Open In Colab]({COLAB_BADGE_SVG})]({colab_url(nb)}))')
     elif colab_url(nb) not in md: problems.append(f'{nb}: its Colab badge does not point to itself ({colab_url(nb)})')
     if not is_colab_install_cell(first_code_source(NBS/nb)):
-        problems.append(f"{nb}: the first code cell is not the hidden Colab install cell (copy it from nbs/00_partition.ipynb); it is: "
+        problems.append(f"{nb}: the first code cell is not the hidden Colab install cell (copy it from nbs/01_partition.ipynb); it is: "
                         f"{first_code_source(NBS/nb).strip().splitlines()[0] if first_code_source(NBS/nb).strip() else '(no code cell)'!r}")
 
 # a home, temporary or checkout folder of the machine that ran a notebook; readers' machines differ
@@ -194,7 +194,7 @@ def screenshot(page:Path, png:Path, width:int, height:int, problems:list):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--out', default=str(ROOT/'_docs_check'), help='output folder (default: _docs_check/)')
-    ap.add_argument('--shots', nargs='*', default=['index', '01_goodness'], help='pages to screenshot (notebook stems)')
+    ap.add_argument('--shots', nargs='*', default=['index', '02_goodness'], help='pages to screenshot (notebook stems)')
     ap.add_argument('--no-shots', action='store_true', help='skip the Chromium screenshots')
     ap.add_argument('--strict', action='store_true', help='treat warnings (e.g. a figure cell without saved output) as failures')
     ap.add_argument('--width', type=int, default=1280); ap.add_argument('--height', type=int, default=8000)

@@ -17,13 +17,16 @@ SIDEBAR = NBS/'sidebar.yml'
 
 # (section title, notebooks in reading order); index.ipynb always comes first, outside any section
 SECTIONS = [
-    ('Mechanisms', ['00_partition.ipynb', '01_goodness.ipynb', '02_projection.ipynb', '03_pooling.ipynb',
-                    '04_model.ipynb', '05_prediction.ipynb']),
-    ('Data and training', ['06_data.ipynb', '07_train.ipynb', '07b_your_data.ipynb', '07c_parallel.ipynb']),
-    ('Explore', ['08_explorer.ipynb', '09_live.ipynb']),
-    ('Full training', ['10_cifar.ipynb', '11_imagenet.ipynb']),
-    ('Studies', ['12_ablations.ipynb', '13_baselines.ipynb']),
-    ('Benchmarks', ['20_performance.ipynb']),
+    ('Start here', ['00_asge_in_one_page.ipynb', 'glossary.ipynb']),
+    ('Mechanisms', ['01_partition.ipynb', '02_goodness.ipynb', '03_projection.ipynb', '04_pooling.ipynb',
+                    '05_model.ipynb', '06_prediction.ipynb']),
+    ('Data', ['07_data.ipynb', '08_images.ipynb']),
+    ('Training', ['09_config.ipynb', '10_evaluate.ipynb', '11_checkpoint.ipynb', '12_parallel.ipynb',
+                  '13_train.ipynb', '14_cli.ipynb', '15_your_data.ipynb', '16_many_gpus.ipynb']),
+    ('Explore', ['17_explorer.ipynb', '18_live.ipynb']),
+    ('Full training', ['19_cifar.ipynb', '20_imagenet.ipynb']),
+    ('Studies', ['21_ablations.ipynb', '22_baselines.ipynb']),
+    ('Benchmarks', ['30_performance.ipynb']),
 ]
 
 def planned()->list:

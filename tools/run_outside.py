@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Run notebooks the way a reader outside the repository does: from an empty folder, with only the installed package.
 
-    python tools/run_outside.py nbs/10_cifar.ipynb [nbs/11_imagenet.ipynb ...] [--timeout 900] [--keep]
+    python tools/run_outside.py nbs/19_cifar.ipynb [nbs/20_imagenet.ipynb ...] [--timeout 900] [--keep]
 
 Each notebook is copied alone into a new, empty temporary folder outside the repository and executed there, top to
 bottom, with nbclient (what `jupyter nbconvert --execute` uses); the kernel's working folder is that temporary folder,
