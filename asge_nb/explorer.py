@@ -106,7 +106,7 @@ class GoodnessProbe:
             _check_index(best, L, f"best={best!r} is out of range: the model has {L} layers (0..{L - 1})")
         self.best, self.best_given = (L - 1 if best is None else int(best)), best is not None
         self.rule, self.cache_size, self.n_forward, self._cache = check_rule(rule), cache_size, 0, OrderedDict()
-        self.c_last, self.model_alpha = model.blocks[-1].c, model.config.get('alpha')
+        self.c_last, self.model_alpha = model.blocks[-1].c, model.config.get('opts', {}).get('alpha')
 
     def __len__(self): return len(self.images)
     @property
