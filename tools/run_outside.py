@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def run_outside(nb_path:Path, # the notebook to run
                 timeout:int,  # seconds allowed per cell
                 keep:bool,    # keep the temporary folder (its path is printed)
+                kernel:str='python3', # the Jupyter kernel to run it on (the reader's environment)
                )->bool:       # True if every cell ran
     "Execute a copy of `nb_path` in a new empty folder outside the repository; print what happened."
     import nbformat
@@ -31,7 +32,7 @@ def run_outside(nb_path:Path, # the notebook to run
     nb = nbformat.read(copy, as_version=4)
     env_note = f"ASGE_DATA={os.environ['ASGE_DATA']}" if os.environ.get('ASGE_DATA') else 'ASGE_DATA unset'
     print(f"run_outside: {nb_path.name} in an empty temporary folder ({env_note}), {timeout}s per cell")
-    client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(work)}})
+    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel, resources={'metadata': {'path': str(work)}})
     t0, ok = time.time(), False
     try:
         client.execute(cwd=str(work)); ok = True
@@ -56,10 +57,14 @@ def main(argv=None)->int:
     p.add_argument('notebooks', nargs='+', type=Path, help='notebooks to run')
     p.add_argument('--timeout', type=int, default=900, help='seconds allowed per cell')
     p.add_argument('--keep', action='store_true', help='keep the temporary folder and the executed copy')
+    p.add_argument('--kernel', default='python3', help="Jupyter kernel (a second environment's)")
     a = p.parse_args(argv)
     missing = [str(nb) for nb in a.notebooks if not nb.is_file()]
     if missing: sys.exit(f"run_outside: no such notebook: {', '.join(missing)}")
-    results = [run_outside(nb, a.timeout, a.keep) for nb in a.notebooks]
-    return 0 if all(results) else 1
+    results = {nb.name: run_outside(nb, a.timeout, a.keep, a.kernel) for nb in a.notebooks}
+    failed = [k for k, ok in results.items() if not ok]
+    print(f"run_outside: {len(results) - len(failed)} of {len(results)} notebooks ran outside the repository"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ''))
+    return 0 if not failed else 1
 
 if __name__ == '__main__': sys.exit(main())
