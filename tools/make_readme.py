@@ -59,9 +59,16 @@ _re_fence = re.compile(r'^(```|~~~)')
 _re_link = re.compile(r'(!?\[[^\]\n]*\]\()([^)\s]+)')
 _re_html_src = re.compile(r'((?:src|href)=")([^"]+)')
 
+def _doc_url()->str:
+    "The docs site's address, from settings.ini."
+    import configparser
+    c = configparser.ConfigParser(); c.read(ROOT/'settings.ini')
+    return c['DEFAULT']['doc_host'] + c['DEFAULT'].get('doc_baseurl', '')
+
 def _fix_rel(target:str)->str:
-    "A link target written relative to nbs/, made relative to the repository root."
+    "A link target written relative to nbs/, made relative to the repository root (a docs page: its address)."
     if re.match(r'^([a-z][a-z0-9+.-]*:|#|/)', target, re.I): return target   # absolute URL, anchor, site-absolute
+    if re.match(r'^[^/]+\.html(#.*)?$', target): return f"{_doc_url()}/{target}"   # a page that exists on the site only
     return target[3:] if target.startswith('../') else 'nbs/' + target
 
 def _rewrite_links(md:str)->str:
