@@ -14,15 +14,14 @@ skipped); the file records each run's CPU and wall time.
     ASGE_DATA=/path/to/data python bench/ablations.py --part convergence          # 15 epochs, open question 2
 
 """
-import argparse, json, os, sys, tempfile, time
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
+import argparse, tempfile, time
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, cpu_seconds
+from bench.common import RESULTS, compact, cpu_seconds, read_results, sweep
 from asge_nb.ablations import ABLATIONS, STUDIES, summarize
 
 PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 21_ablations
 N_TRAIN = dict(cifar10=4000)  # the CIFAR-10 subset of the ablations; the other datasets train on all their images
-RESULTS = Path(__file__).resolve().parent / 'results'
 # each study's own data, length, seeds and results file; the ablations take the command line's (defaults below)
 PLANS = {'width': dict(datasets='cifar10', n_train=10000, epochs=3, seeds=[0], out=RESULTS / 'width_cpu.json'),
          'convergence': dict(datasets='fashion_mnist', epochs=15, seeds=[0],
@@ -36,43 +35,30 @@ def plan(part:str, a)->dict:
     return {k: getattr(a, k) if given(k) else PLANS.get(part, {}).get(k, v) for k, v in DEFAULTS.items()}
 
 def key(r:dict)->tuple:
+    "What identifies a run (a row, or the spec of one): part, variant, dataset, seed, epochs, width, training images."
     return (r['part'], r['variant'], r['dataset'], r['seed'], r['epochs'], r['width'],
             r.get('n_train', N_TRAIN.get(r['dataset'])))
 
-def load(path:Path)->dict:
-    "The results file, or a new one with this machine's facts."
-    if path.exists(): return json.loads(path.read_text())
-    env = environment()
-    return dict(benchmark='ablations', **{k: env[k] for k in ('hardware', 'torch', 'python', 'threads')}, results=[])
-
-def save(path:Path, doc:dict):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, path)
+def rows(path)->list:
+    "The rows of a results file ([] where there is none yet)."
+    return (read_results(path) or {}).get('results', [])
 
 def settings(over:dict, ds:str, seed:int, pl:dict)->dict:
     "What `fit` is given for one run: the part's plan, then the variant's own settings (which may set width, epochs)."
     return dict(dict(width=pl['width'], epochs=pl['epochs'], seed=seed, n_train=pl['n_train'] or N_TRAIN.get(ds)),
                 **over)
 
-def compact(history:list)->list:
-    "Per epoch: time, training accuracy per layer, test accuracy per strategy and layer (the curves of 12)."
-    keep = ('fusion', 'best', 'last', 'layers')
-    return [dict(epoch=h['epoch'], wall_s=h['wall_s'], train_acc=h['train_acc'],
-                 test_acc={k: h['test_acc'][k] for k in keep}) for h in history]
-
 def run_one(part, name, over, ds, seed, pl, a)->dict:
-    "Train one variant; its row, with CPU and wall time and the per-epoch curves."
+    "Train one variant; its row, with CPU and wall time and the per-epoch curves (its `run` is added by the sweep)."
     from asge_nb.train import fit
     c0, t0, s = cpu_seconds(), time.time(), settings(over, ds, seed, pl)
     m = fit(ds, a.data, recipe='asge_nb', arch='vgg8', bs=a.bs, device=a.device, out=tempfile.mkdtemp(),
             progress=False, **s)
-    env = environment(a.device)
     return dict(part=part, variant=name, dataset=ds, seed=seed, epochs=s['epochs'], width=s['width'],
                 n_train=s['n_train'], settings=over, method=m['method'],
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
                 best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1),
-                cpu_s=round(cpu_seconds() - c0, 1),
-                history=compact(m['history']), run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
+                cpu_s=round(cpu_seconds() - c0, 1), history=compact(m['history']))
 
 BASES = {ABLATIONS[p][0][0] for p in ABLATIONS}   # each ablation's first variant: recipe 'asge_nb' unchanged
 
@@ -92,21 +78,19 @@ def variants(part:str, a)->list:
     if part != 'width' or not a.widths: return PARTS[part]
     return [(f'{m} width={w:g}', dict(method=m, width=w)) for w in a.widths for m in ('asge', 'bp')]
 
-def sweep(part:str, a):
+def run_part(part:str, a):
     "Run every missing (variant, dataset, seed) of one part, appending each row to the part's results file at once."
     pl = plan(part, a); out = Path(pl['out'])
-    for name, over in variants(part, a):
-        for ds in pl['datasets'].split(','):
-            for seed in pl['seeds']:
-                s, done = settings(over, ds, seed, pl), lambda k: k in {key(r) for r in load(out)['results']}
-                k = (part, name, ds, seed, s['epochs'], s['width'], s['n_train'])
-                if done(k): continue   # the file is read afresh: another sweep may share it
-                r = shared_base(load(out)['results'], part, name, ds, seed, pl) or run_one(part, name, over, ds, seed,
-                                                                                           pl, a)
-                if done(k): continue   # another sweep finished the same run meanwhile: keep one
-                doc = load(out); doc['results'].append(r); save(out, doc)   # appended at once: a stop resumes here
-                print(f"{part:<10} {name:<16} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion'] or 0:.2f} "
-                      f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
+    specs = [dict(part=part, variant=name, over=over, dataset=ds, seed=seed, epochs=s['epochs'], width=s['width'],
+                  n_train=s['n_train'])
+             for name, over in variants(part, a) for ds in pl['datasets'].split(',') for seed in pl['seeds']
+             for s in [settings(over, ds, seed, pl)]]
+    def run(sp): return (shared_base(rows(out), part, sp['variant'], sp['dataset'], sp['seed'], pl)
+                         or run_one(part, sp['variant'], sp['over'], sp['dataset'], sp['seed'], pl, a))
+    def show(r): print(f"{part:<10} {r['variant']:<16} {r['dataset']:<14} seed {r['seed']}: fusion "
+                       f"{r['test_acc']['fusion'] or 0:.2f} last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)",
+                       flush=True)
+    sweep(specs, out, run, key, show, benchmark='ablations', device=a.device)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -126,10 +110,9 @@ def main(argv=None):
     p.add_argument('--summary', action='store_true', help='print mean ± std of the runs in the results files and stop')
     a = p.parse_args(argv)
     parts = [] if a.summary or not a.part else [*PARTS] if a.part == 'all' else [a.part]
-    for part in parts: sweep(part, a)
+    for part in parts: run_part(part, a)
     for out in dict.fromkeys(Path(plan(q, a)['out']) for q in (parts or PARTS)):
-        if not out.exists(): continue
-        for r in summarize(load(out)['results']):
+        for r in summarize(rows(out)):
             f = lambda v: '-' if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if v[1] is not None else f"{v[0]:.2f}"
             print(f"{r['part']:<10} {r['variant']:<16} {r['dataset']:<14} fusion {f(r['fusion'])}  best {f(r['best'])}"
                   f"  last {f(r['last'])}  (seeds {r['seeds']}, {r['cpu_s']:.0f} s CPU)")

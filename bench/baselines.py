@@ -10,30 +10,30 @@ row, its own published network; Forward-Forward its MLP. Each finished run is ap
     ASGE_DATA=/path/to/data python bench/baselines.py --methods ff cwc-ff  # some methods only
     python bench/baselines.py --summary                                    # mean ± std of what is there
 """
-import argparse, sys, tempfile, time
-from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, cpu_seconds
-from ablations import load, save, compact
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
+import argparse, tempfile, time
+from bench.common import RESULTS, compact, cpu_seconds, read_results, sweep
 from asge_nb.baselines import BASELINES, train_method
 from asge_nb.ablations import summarize
 
 N_TRAIN = dict(mnist=10000, fashion_mnist=10000, cifar10=4000)
-OUT = Path(__file__).resolve().parent / 'results' / 'baselines_cpu.json'
+OUT = RESULTS / 'baselines_cpu.json'
+
+def key(r:dict)->tuple:
+    "What identifies a run (a row, or the spec of one): method, dataset, seed, epochs."
+    return (r['variant'], r['dataset'], r['seed'], r['epochs'])
 
 def run_one(name, ds, seed, a)->dict:
-    "Train one method on one dataset; its row, with CPU and wall time and the per-epoch curves."
+    "Train one method on one dataset; its row, with CPU and wall time and the per-epoch curves (`run`: by the sweep)."
     c0, t0 = cpu_seconds(), time.time()
     m = train_method(name, ds, data=a.data, width=a.width, epochs=a.epochs, bs=a.bs, seed=seed, n_train=N_TRAIN[ds],
                      device=a.device, out=tempfile.mkdtemp(), progress=False)
-    env = environment(a.device)
     return dict(part='baselines', variant=name, dataset=ds, seed=seed, epochs=a.epochs, width=a.width,
                 n_train=N_TRAIN[ds], settings=BASELINES[name], arch=m.get('arch', 'mlp'),
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
                 best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1),
                 cpu_s=round(cpu_seconds() - c0, 1),
-                history=compact(m['history']) if name != 'ff' else m['history'],
-                run={k: env[k] for k in ('command', 'commit', 'date', 'hardware')})
+                history=compact(m['history']) if name != 'ff' else m['history'])
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,18 +46,15 @@ def main(argv=None):
     p.add_argument('--out', default=str(OUT))
     p.add_argument('--summary', action='store_true', help='print mean ± std of the runs in --out and stop')
     a = p.parse_args(argv)
-    out = Path(a.out); doc = load(out)
-    for name in [] if a.summary else a.methods:
-        for ds in a.datasets:
-            for seed in a.seeds:
-                if any((r['variant'], r['dataset'], r['seed'], r['epochs']) == (name, ds, seed, a.epochs)
-                       for r in doc['results']): continue
-                r = run_one(name, ds, seed, a)
-                doc['results'].append(r); save(out, doc)   # appended at once: a stopped sweep resumes here
-                print(f"{name:<12} {ds:<14} seed {seed}: fusion {r['test_acc']['fusion'] or 0:.2f} "
-                      f"last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)", flush=True)
+    specs = [] if a.summary else [dict(variant=name, dataset=ds, seed=seed, epochs=a.epochs)
+                                  for name in a.methods for ds in a.datasets for seed in a.seeds]
+    def show(r): print(f"{r['variant']:<12} {r['dataset']:<14} seed {r['seed']}: fusion "
+                       f"{r['test_acc']['fusion'] or 0:.2f} last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)",
+                       flush=True)
+    sweep(specs, a.out, lambda sp: run_one(sp['variant'], sp['dataset'], sp['seed'], a), key, show,
+          benchmark='baselines', device=a.device)
     f = lambda v: '-' if v is None else f"{v[0]:.2f} ± {v[1]:.2f}" if v[1] is not None else f"{v[0]:.2f}"
-    for r in summarize(doc['results']) if out.exists() else []:
+    for r in summarize((read_results(a.out) or {}).get('results', [])):
         print(f"{r['variant']:<12} {r['dataset']:<14} fusion {f(r['fusion'])}  best {f(r['best'])}  "
               f"last {f(r['last'])}  (seeds {r['seeds']}, {r['cpu_s']:.0f} s CPU)")
 

@@ -1,18 +1,37 @@
-"Shared by the benchmark scripts: environment facts and results files."
-import json, os, platform, resource, shlex, subprocess, sys, time
+"""Shared by the benchmark scripts: environment facts, the one results writer, the resumable sweep, the alternating
+timer, and the trainers and cases of the speed and memory benchmarks.
+
+A results file (bench/results/<name>.json) is `{benchmark, <this machine's facts>, <the run's extras>, results}`, where
+`results` is a list of rows (one document for gpu_check). Every script writes it through `save_results`, which
+1. reads the file and refuses, in one line naming it, where it is not valid JSON (damaged): nothing is written to it;
+2. merges: a row of the file is replaced only by a new row with the same key (a re-measurement of the same thing);
+   every other row stays, and a row kept from an earlier run gets that run's facts as its own `run` (a row's run is
+   its `run` where it has one, else the file's header);
+3. writes through a temporary file and `os.replace`, keeping the file as it was before as `<name>.json.bak`, all under
+   a lock on the folder (two scripts appending to one file wait for each other instead of losing a row).
+
+A damaged file is set aside (kept, as `<name>.json.damaged-<time>`) and its backup restored only when asked:
+
+    python -m bench.common --recover bench/results/ablations_cpu.json
+"""
+import argparse, contextlib, json, os, platform, resource, shlex, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
 
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / 'results'
+
+# ---- environment facts ----
 def git_commit()->str:
     "Short hash of HEAD, with '+dirty' when the tree has uncommitted changes to tracked files."
     try:
-        root = Path(__file__).resolve().parent.parent
-        h = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(['git', 'status', '--porcelain', '--untracked-files=no'], cwd=root, capture_output=True, text=True).stdout.strip()
-        return h + ('+dirty' if dirty else '')
+        run = lambda *a: subprocess.run(['git', *a], cwd=HERE.parent, capture_output=True, text=True, check=True).stdout
+        dirty = run('status', '--porcelain', '-uno').strip()
+        return run('rev-parse', '--short', 'HEAD').strip() + ('+dirty' if dirty else '')
     except Exception: return 'unknown'
 
 def cpu_name()->str:
+    "The CPU's model name (from /proc/cpuinfo where there is one)."
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
             if line.startswith('model name'): return line.split(':', 1)[1].strip()
@@ -23,24 +42,187 @@ def cpu_seconds()->float:
     "CPU time (user + system) this process has used so far, over all its threads."
     u = resource.getrusage(resource.RUSAGE_SELF); return u.ru_utime + u.ru_stime
 
-COMMIT_AT_START = git_commit()   # taken at import: the commit of the code the benchmark runs, not of the tree at its end
+def command_line()->str:
+    "The command that started this process, as typed: `python bench/x.py ...` or `python -m bench.x ...`."
+    spec = getattr(sys.modules.get('__main__'), '__spec__', None)
+    head = ['python', '-m', spec.name] if spec is not None and spec.name else ['python', sys.argv[0]]
+    return ' '.join(shlex.quote(a) for a in head + sys.argv[1:])
+
+COMMIT_AT_START = git_commit()   # at import: the commit of the code the benchmark runs, not of the tree at its end
 
 def environment(device:str='cpu')->dict:
     "Hardware and software facts recorded with every result."
-    dev = torch.device('cuda' if device == 'auto' and torch.cuda.is_available() else ('cpu' if device == 'auto' else device))
+    dev = torch.device(('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device)
     hw = (f"{torch.cuda.get_device_name(dev)} (GPU)" if dev.type == 'cuda'
           else f"{cpu_name()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads (CPU)")
     return dict(hardware=hw, device_type=dev.type, torch=torch.__version__, python=platform.python_version(),
                 cpu_count=os.cpu_count(), threads=torch.get_num_threads(), commit=COMMIT_AT_START,
-                date=time.strftime('%Y-%m-%d %H:%M:%S %Z'), command=' '.join(shlex.quote(a) for a in ['python'] + sys.argv))
+                date=time.strftime('%Y-%m-%d %H:%M:%S %Z'), command=command_line())
 
-def write_results(path, benchmark:str, results, device:str='cpu', **extra)->dict:
-    "Write a results file: the figures plus the command, hardware, versions and commit that produced them."
-    doc = dict(benchmark=benchmark, **environment(device), **extra, results=results)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, path)
-    print(f"wrote {path}")
+RUN_FACTS = ('command', 'commit', 'date', 'hardware')   # what a row's own `run` records
+
+# ---- results files: the one writer ----
+def atomic_write(path, data)->Path:
+    "Write `data` (str or bytes) to `path` via a temporary file and os.replace: readers see the old or the new file."
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError): os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):   # the rename itself reaches the disk
+        dfd = os.open(path.parent, os.O_RDONLY)
+        try: os.fsync(dfd)
+        finally: os.close(dfd)
+    return path
+
+@contextlib.contextmanager
+def locked(folder):
+    "An exclusive lock on a results folder for one read-merge-write: other processes writing there wait."
+    try: import fcntl
+    except ImportError: yield; return   # no flock (Windows): single writer assumed
+    fd = os.open(folder, os.O_RDONLY)
+    try: fcntl.flock(fd, fcntl.LOCK_EX); yield
+    finally: os.close(fd)   # closing releases the lock
+
+def backup_path(path)->Path:
+    "Where the writer keeps a results file as it was before its last write: <name>.json.bak."
+    return Path(path).with_name(Path(path).name + '.bak')
+
+def _parse(data:bytes)->tuple:
+    "(document, None) for a valid results file's bytes, else (None, what is wrong)."
+    try: doc = json.loads(data)
+    except ValueError as e: return None, f"not valid JSON ({e})"   # UnicodeDecodeError is a ValueError too
+    if not isinstance(doc, dict) or 'results' not in doc: return None, "not a results file (no 'results')"
+    return doc, None
+
+def _good(path)->dict:
+    "The document at `path` where it is a valid results file, else None."
+    return _parse(Path(path).read_bytes())[0] if Path(path).is_file() else None
+
+def damaged(path, why:str, done:str='nothing was written to it')->SystemExit:
+    "The one-line refusal for a damaged results file, with what restores it."
+    bak = _good(backup_path(path))
+    fix = (f"its backup {backup_path(path).name} ({len(bak['results'])} results)" if bak is not None
+           else 'nothing (it has no good backup)')
+    return SystemExit(f"{path}: {why}; {done}. `python -m bench.common --recover {path}` sets it aside (kept) and "
+                      f"restores {fix}")
+
+def read_results(path)->dict:
+    "The results file at `path` as a dict, None where there is none; a damaged file is refused (SystemExit, one line)."
+    path = Path(path)
+    if not path.exists(): return None
+    doc, why = _parse(path.read_bytes())
+    if why: raise damaged(path, why)
     return doc
+
+def results_file(path)->Path:
+    "`path`, checked before a benchmark starts: refused at once (one line) where a damaged file is there."
+    read_results(path); return Path(path)
+
+def merge_rows(old:dict, rows:list, key=None, keep_existing:bool=False)->list:
+    """The rows of results file `old` with `rows` added: an old row with the key of a new one is replaced (or, with
+    `keep_existing`, the new one is dropped); rows kept without their own `run` get the old header as theirs."""
+    facts = {k: v for k, v in old.items() if k not in ('benchmark', 'results')}
+    have = set() if key is None else {key(r) for r in old['results']}
+    if keep_existing: rows = [r for r in rows if key is None or key(r) not in have]
+    new = set() if key is None or keep_existing else {key(r) for r in rows}
+    kept = [r for r in old['results'] if key is None or key(r) not in new]
+    return [r if 'run' in r else dict(r, run=facts) for r in kept] + rows
+
+def _free_name(path:Path, tag:str)->Path:
+    "`<path>.<tag>-<time>`, numbered where that exists: never the name of a file already there."
+    base, n = f"{path.name}.{tag}-{time.strftime('%Y%m%d-%H%M%S')}", 0
+    while (p := path.with_name(base + (f'-{n}' if n else ''))).exists(): n += 1
+    return p
+
+def save_results(path, rows, benchmark:str, key=None, keep_existing:bool=False, device:str='cpu', quiet:bool=False,
+                 **extra)->dict:
+    """Merge `rows` into the results file at `path` (see `merge_rows`; `key=None` appends) and write it atomically
+    with this run's facts and `extra`; the file as it was is kept as <name>.bak. `rows` that are not a list (one
+    document) replace the file's results. Returns what was written."""
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    doc = dict(benchmark=benchmark, **environment(device), **extra, results=rows)
+    with locked(path.parent):
+        before = path.read_bytes() if path.exists() else None
+        old, why = _parse(before) if before is not None else (None, None)
+        if why:   # never overwrite a damaged file; this run's results go next to it
+            side = atomic_write(_free_name(path, 'unsaved'), json.dumps(doc, indent=1))
+            raise damaged(path, why, f"this run's results are in {side.name}")
+        if old is not None and isinstance(rows, list) and isinstance(old['results'], list):
+            doc['results'] = merge_rows(old, rows, key, keep_existing)
+        text = json.dumps(doc, indent=1)   # fails (unserialisable row) before anything is written
+        if before is not None: atomic_write(backup_path(path), before)
+        atomic_write(path, text)
+    if not quiet: print(f"wrote {path}")
+    return doc
+
+def recover(path)->dict:
+    "Set a damaged results file aside (kept as <name>.damaged-<time>) and restore its backup where that is good."
+    path = Path(path)
+    with locked(path.parent):
+        if not path.exists(): raise SystemExit(f"{path}: no such file")
+        why = _parse(path.read_bytes())[1]
+        if why is None: raise SystemExit(f"{path}: a valid results file; nothing to recover")
+        aside = _free_name(path, 'damaged'); os.replace(path, aside)
+        bak = _good(backup_path(path))
+        if bak is not None: atomic_write(path, backup_path(path).read_bytes())
+    print(f"{path}: {why}; set aside as {aside.name}; " + (f"restored {len(bak['results'])} results from "
+          f"{backup_path(path).name}" if bak is not None else "no good backup: the next run starts a new file"))
+    return bak
+
+# ---- the resumable sweep ----
+def sweep(specs:list, path, run, key, show=None, **save)->list:
+    """Run each spec (a dict with the fields `key` reads) whose key is not yet in the results file at `path`, and
+    append its row (`run(spec)`) the moment it finishes: a stopped sweep resumes where it stopped. The file is read
+    afresh before each spec, so sweeps may share it; `save` goes to `save_results`. Returns the rows added."""
+    added = []
+    for spec in specs:
+        doc = read_results(path)
+        if doc is not None and key(spec) in {key(r) for r in doc['results']}: continue
+        row = run(spec)
+        if 'run' not in row:   # each row its own facts: a sweep's rows come from many runs
+            env = environment(save.get('device', 'cpu')); row = dict(row, run={k: env[k] for k in RUN_FACTS})
+        doc = save_results(path, [row], key=key, keep_existing=True, quiet=True, **save)
+        if not any(r is row for r in doc['results']): continue   # another sweep recorded the same run meanwhile
+        added.append(row)
+        if show: show(row)
+    return added
+
+def compact(history:list)->list:
+    "Per epoch of a `fit` history: time, training accuracy per layer, test accuracy per strategy and layer."
+    keep = ('fusion', 'best', 'last', 'layers')
+    return [dict(epoch=h['epoch'], wall_s=h['wall_s'], train_acc=h['train_acc'],
+                 test_acc={k: h['test_acc'][k] for k in keep}) for h in history]
+
+# ---- the alternating timer ----
+def sync(dev:torch.device):
+    "Wait for the device's queued work (a no-op on the CPU)."
+    if dev.type == 'cuda': torch.cuda.synchronize(dev)
+
+def alternate(names:list, rounds:int):
+    "(round, name) pairs in ABBA order: the names in order on even rounds, reversed on odd, so none always runs first."
+    for i in range(rounds):
+        for n in (list(names) if i % 2 == 0 else list(names)[::-1]): yield i, n
+
+def time_alternating(steps:dict, rounds:int, warmup:int, dev:torch.device)->dict:
+    """Seconds per call of each of `steps` (name -> function of no arguments), the methods alternated ABBA in one
+    process so that load from other jobs hits them alike; the first `warmup` rounds are run but not timed."""
+    times = {m: [] for m in steps}
+    for i, m in alternate(list(steps), warmup + rounds):
+        sync(dev); t0 = time.perf_counter()
+        steps[m]()
+        sync(dev)
+        if i >= warmup: times[m].append(time.perf_counter() - t0)
+    return times
+
+def median_ms(ts:list)->float:
+    "The median of times in seconds, in milliseconds."
+    return round(1e3 * statistics.median(ts), 3)
 
 # ---- speed and memory benchmarks (bench/step_time.py, bench/memory.py) ----
 # The runs are built by the engine's own `asge_nb.train.make_run` (what `fit` builds a run with: `make_stages`,
@@ -48,8 +230,7 @@ def write_results(path, benchmark:str, results, device:str='cpu', **extra)->dict
 # (`train_step`), so the benchmarks time the engine users run.
 
 METHODS = ('asge', 'bp')
-# Targets of the issues, as ratios ASGE / backprop, per case: VGG8 at batch 128 (step time 0.70, memory 0.50, the first
-# performance issue), and both networks at most 0.95 and 0.50 (#13).
+# Target ratios ASGE / backprop per case: VGG8 at batch 128 (step time 0.70, memory 0.50), ResNet18-CH4 (0.95, 0.50).
 TARGETS = {'vgg8': dict(step_time=0.70, memory=0.50), 'resnet18_ch4': dict(step_time=0.95, memory=0.50)}
 
 # Same network, batch and dtype for both methods; the CPU sizes are scaled down so a run fits in minutes on 2 cores.
@@ -77,20 +258,27 @@ class Trainer:
         self.run = make_run(run_cfg, cfg['n_classes'], cfg['in_chans'], cfg['img_size'], total_steps)
         self.net, self.head, self.stages, self.opts = self.run.net, self.run.head, self.run.stages, self.run.opts
 
-    def step(self, x, y): return self.run.step(x, y)
+    def step(self, x, y):
+        "One training step of the engine (`Run.step`)."
+        return self.run.step(x, y)
 
     def zero_grad(self):
+        "Set every gradient to None."
         for o in self.opts: o.zero_grad(set_to_none=True)
 
-    def modules(self)->list: return [self.net] + ([self.head] if self.head is not None else [])
+    def modules(self)->list:
+        "The network, and the backprop head where there is one."
+        return [self.net] + ([self.head] if self.head is not None else [])
 
     def persistent_bytes(self)->dict:
         "Bytes that live across steps whatever the schedule: parameters, fixed buffers (projections), optimizer state."
         params = sum(p.numel() * p.element_size() for m in self.modules() for p in m.parameters())
         buffers = sum(b.numel() * b.element_size() for m in self.modules() for b in m.buffers())
-        opt_state = sum(v.numel() * v.element_size() for o in self.opts for st in o.state.values() for v in st.values() if torch.is_tensor(v))
+        opt_state = sum(v.numel() * v.element_size() for o in self.opts for st in o.state.values() for v in st.values()
+                        if torch.is_tensor(v))
         n_params = sum(p.numel() for m in self.modules() for p in m.parameters())
-        return dict(n_params=n_params, params=params, buffers=buffers, optimizer_state=opt_state, total=params + buffers + opt_state)
+        return dict(n_params=n_params, params=params, buffers=buffers, optimizer_state=opt_state,
+                    total=params + buffers + opt_state)
 
 def make_batch(cfg:dict, dev:torch.device, seed:int=0)->tuple:
     "A random batch of the case's shape, laid out as `fit`'s loaders lay it out (channels_last on CUDA)."
@@ -98,9 +286,6 @@ def make_batch(cfg:dict, dev:torch.device, seed:int=0)->tuple:
     x = torch.randn(cfg['bs'], cfg['in_chans'], cfg['img_size'], cfg['img_size'], generator=g)
     y = torch.randint(0, cfg['n_classes'], (cfg['bs'],), generator=g)
     return x.to(dev, memory_format=torch.channels_last if dev.type == 'cuda' else torch.contiguous_format), y.to(dev)
-
-def sync(dev:torch.device):
-    if dev.type == 'cuda': torch.cuda.synchronize(dev)
 
 def add_bench_args(p, what:str):
     "The command-line flags both speed and memory benchmarks take."
@@ -111,19 +296,29 @@ def add_bench_args(p, what:str):
     return p
 
 def bench_setup(args, what:str)->tuple:
-    "The device, its kind ('cpu'/'cuda') and the output path from the parsed flags."
+    "The device, its kind ('cpu'/'cuda') and the output path (checked: not damaged) from the parsed flags."
     from asge_nb.train import resolve_device
     if args.threads: torch.set_num_threads(args.threads)
     try: dev = resolve_device(args.device)
-    except ValueError as e: raise SystemExit(f"{Path(sys.argv[0]).name}: error: {e}")
+    except ValueError as e: raise SystemExit(f"{what}: error: {e}")
     kind = 'cuda' if dev.type == 'cuda' else 'cpu'
-    out = Path(args.out) if args.out else Path(__file__).resolve().parent / 'results' / f"{what}_{kind}.json"
-    return dev, kind, out
+    return dev, kind, results_file(args.out or RESULTS / f"{what}_{kind}.json")
 
 def run_facts()->dict:
     "Facts beyond `environment` that matter for timings on a shared machine."
     try: affinity = len(os.sched_getaffinity(0))
     except AttributeError: affinity = os.cpu_count()
-    return dict(cpu_affinity=affinity, loadavg_start=[round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None)
+    return dict(cpu_affinity=affinity,
+                loadavg_start=[round(v, 2) for v in os.getloadavg()] if hasattr(os, 'getloadavg') else None)
 
-def mib(b)->float: return round(b / 2**20, 3)
+def mib(b)->float:
+    "Bytes in MiB, to 3 decimals."
+    return round(b / 2**20, 3)
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--recover', metavar='FILE', required=True,
+                   help='set a damaged results file aside (kept) and restore its last good backup')
+    recover(p.parse_args(argv).recover)
+
+if __name__ == '__main__': main()

@@ -6,12 +6,13 @@ and checks that the last layer's test accuracy is within 2 points of the best la
 Writes bench/results/depth_cifar10.json. About 20 min on 2 CPU cores (1 torch thread).
 
     ASGE_DATA=/path/to/data python bench/depth_check.py [--recipe reference] [--out ...]
-    ASGE_DATA=/path/to/data python bench/depth_check.py --lr 1e-2 --merge   # another rate, added to the file's rows
+    ASGE_DATA=/path/to/data python bench/depth_check.py --lr 1e-2   # another rate, added to the file's rows
+
+Every run merges its row into the results file: a row of the same recipe and lr is replaced, the others are kept.
 """
-import argparse, json, os, sys, tempfile
-from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, write_results
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
+import argparse, sys, tempfile
+from bench.common import RESULTS, results_file, save_results
 
 def depth_row(metrics:dict, tolerance:float=2.0)->dict:
     "The per-layer test accuracy of a run and whether its last layer is within `tolerance` points of its best."
@@ -26,22 +27,18 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--recipe', default='asge_nb'); p.add_argument('--data', default=None)
     p.add_argument('--lr', type=float, default=None, help="learning rate (default: the recipe's)")
-    p.add_argument('--merge', action='store_true', help='add the row to --out (replacing one of the same recipe and lr)')
-    p.add_argument('--out', default=str(Path(__file__).resolve().parent / 'results' / 'depth_cifar10.json'))
+    p.add_argument('--merge', action='store_true', help='accepted for older commands: every run adds its row to --out '
+                   '(replacing one of the same recipe and lr, keeping the others)')
+    p.add_argument('--out', default=str(RESULTS / 'depth_cifar10.json'))
     a = p.parse_args(argv)
+    out = results_file(a.out)
     from asge_nb.train import fit
     m = fit('cifar10', a.data, recipe=a.recipe, lr=a.lr, n_train=4000, width=0.25, epochs=10, out=tempfile.mkdtemp(),
             progress=False)
     r = depth_row(m)
     print(f"{r['recipe']}: layers {r['layers']}; last {r['last']} vs best {r['best_layer_acc']}: "
           f"{'passed' if r['passed'] else 'FAILED'}")
-    out = Path(a.out)
-    if a.merge and out.exists():   # keep the other rows; this run's command, commit and date go into its own row
-        doc = json.loads(out.read_text())
-        r['run'] = {k: v for k, v in environment('cpu').items() if k in ('command', 'commit', 'date', 'hardware')}
-        doc['results'] = [x for x in doc['results'] if (x['recipe'], x['lr']) != (r['recipe'], r['lr'])] + [r]
-        tmp = out.with_name(out.name + '.tmp'); tmp.write_text(json.dumps(doc, indent=1)); os.replace(tmp, out)
-    else: write_results(out, 'depth_check', [r])
+    save_results(out, [r], 'depth_check', key=lambda x: (x['recipe'], x['lr']))
     return 0 if r['passed'] else 1
 
 if __name__ == '__main__': sys.exit(main())

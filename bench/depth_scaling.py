@@ -3,23 +3,23 @@
 Stacks of 4, 8, 16 and 32 conv layers (3x3, `--width` channels, no downsampling, so every layer costs the same),
 each an ASGE block (ReLU, spatial goodness, fixed projection, layer norm between blocks) built by the package's
 `make_net`; backprop trains the same stack end to end with `bp_head`. Both step with the engine's `train_step`.
-Step time: the median of `--steps` steps after warm-up, the two methods alternated (ASGE, BP, BP, ASGE, ...) so that
-load hits both alike. Memory: the peak of live tensor bytes during two steps beyond what existed before them
-(activations saved for backward, gradients, temporaries), counted op by op as `bench/memory.py` counts it on the CPU
-(on CUDA, `torch.cuda.max_memory_allocated`). Backprop keeps every layer's activations until its backward, so its
-memory grows with depth; ASGE frees each block's before the next one starts, so its memory should stay flat.
+Step time: the median of `--steps` steps after `--warmup` untimed ones, the two methods alternated throughout (ASGE, BP,
+BP, ASGE, ...) so that load hits both alike. Memory: the peak of live tensor bytes during two steps beyond what existed
+before them (activations saved for backward, gradients, temporaries), counted op by op as `bench/memory.py` counts it
+on the CPU (on CUDA, `torch.cuda.max_memory_allocated`). Backprop keeps every layer's activations until its backward,
+so its memory grows with depth; ASGE frees each block's before the next one starts, so its memory should stay flat.
 Writes bench/results/depth_scaling_<cpu|cuda>.json.
 
     python bench/depth_scaling.py                    # CPU: width 32, 16 px, batch 64 (a few minutes on 2 idle cores)
     python bench/depth_scaling.py --device cuda --width 256 --img-size 32 --bs 128
+    python -m bench.depth_scaling --depths 2 4 --width 8 --steps 2 --warmup 1 --out /tmp/ds.json   # a quick look
 """
-import argparse, gc, statistics, sys, time
-from pathlib import Path
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
+import argparse, gc
 import torch
 import torch.nn as nn
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import environment, run_facts, sync, mib, write_results
-from memory import LiveBytes
+from bench.common import RESULTS, median_ms, mib, results_file, run_facts, save_results, sync, time_alternating
+from bench.memory import LiveBytes
 
 def stack(depth:int, width:int, img_size:int, n_classes:int=10)->nn.Module:
     "A VGG-style ASGE network: `depth` 3x3 convs of `width` channels at one resolution, one block each."
@@ -38,18 +38,9 @@ def trainer(depth:int, method:str, a, dev)->tuple:
     return stages, opts, scheds
 
 def step_fn(parts, x, y):
+    "One training step of the engine (`train_step`) on the fixed batch, as a function of no arguments."
     from asge_nb.train import train_step
     return lambda: train_step(*parts, x, y)
-
-def time_both(steps:dict, n:int, warmup:int, dev)->dict:
-    "Median step time (ms) of each method, alternated ABBA."
-    for f in steps.values():
-        for _ in range(warmup): f()
-    ts, order = {m: [] for m in steps}, list(steps)
-    for i in range(n):
-        for m in (order if i % 2 == 0 else order[::-1]):
-            sync(dev); t = time.perf_counter(); steps[m](); sync(dev); ts[m].append(time.perf_counter() - t)
-    return {m: round(1e3 * statistics.median(v), 3) for m, v in ts.items()}
 
 def peak_bytes(step, dev, parts)->int:
     "Peak live bytes of two steps beyond what was alive before them (gradients set to None first)."
@@ -74,7 +65,7 @@ def main(argv=None):
     p.add_argument('--out', default=None)
     a = p.parse_args(argv)
     dev = torch.device(a.device)
-    out = Path(a.out or Path(__file__).resolve().parent / 'results' / f"depth_scaling_{dev.type}.json")
+    out = results_file(a.out or RESULTS / f"depth_scaling_{dev.type}.json")
     g = torch.Generator().manual_seed(0)
     x = torch.randn(a.bs, 3, a.img_size, a.img_size, generator=g).to(dev)
     y = torch.randint(0, 10, (a.bs,), generator=g).to(dev)
@@ -82,7 +73,7 @@ def main(argv=None):
     for d in a.depths:
         parts = {m: trainer(d, m, a, dev) for m in ('asge', 'bp')}
         steps = {m: step_fn(pp, x, y) for m, pp in parts.items()}
-        ms = time_both(steps, a.steps, a.warmup, dev)
+        ms = {m: median_ms(t) for m, t in time_alternating(steps, a.steps, a.warmup, dev).items()}
         mem = {m: peak_bytes(steps[m], dev, parts[m]) for m in parts}
         r = dict(depth=d, step_ms=ms, peak_mib={m: mib(v) for m, v in mem.items()},
                  time_ratio=round(ms['asge'] / ms['bp'], 4), memory_ratio=round(mem['asge'] / mem['bp'], 4))
@@ -90,8 +81,9 @@ def main(argv=None):
               f"peak ASGE {r['peak_mib']['asge']:7.1f} MiB, BP {r['peak_mib']['bp']:7.1f} MiB "
               f"(ratio {r['memory_ratio']:.2f})", flush=True)
         rows.append(r); del parts, steps; gc.collect()
-    write_results(out, 'depth_scaling', rows, device=a.device, kind=dev.type, **facts,
+    save_results(out, rows, 'depth_scaling', key=lambda r: r['depth'], device=a.device, kind=dev.type, **facts,
                   settings=dict(width=a.width, img_size=a.img_size, bs=a.bs, steps=a.steps, warmup=a.warmup,
-                                network='VGG-style stack: 3x3 convs of one width, no downsampling, one ASGE block each'))
+                                network='VGG-style stack: 3x3 convs of one width, no downsampling, one ASGE block '
+                                        'each'))
 
 if __name__ == '__main__': main()

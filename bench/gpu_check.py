@@ -1,7 +1,7 @@
 """The GPU check: one command that shows the CUDA path works and what it costs, written to one results file.
 
     python bench/gpu_check.py                 # on a CUDA GPU: about 5 minutes on one H200
-    python bench/gpu_check.py --dry-run       # the same code on the CPU at tiny sizes (CI runs this)
+    python bench/gpu_check.py --dry-run       # the same code on the CPU at tiny sizes (under a minute)
     python bench/gpu_check.py --pack          # write bench/data/cifar10_subset.tar.gz (~13 MB) from $ASGE_DATA
 
 What it checks and measures (`bench/results/gpu_check.json`, or `gpu_check_dry_run.json` with --dry-run):
@@ -16,20 +16,21 @@ What it checks and measures (`bench/results/gpu_check.json`, or `gpu_check_dry_r
 Data: $ASGE_DATA (or --data) holding `CIFAR10-subset/` or `cifar-10-batches-py/`; else bench/data/cifar10_subset.tar.gz
 (made by --pack), unpacked into a temporary folder. That archive is what travels to a GPU machine with the repository.
 """
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
 import argparse, contextlib, os, sys, tarfile, tempfile, time
 from pathlib import Path
 import torch
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Trainer, make_batch, sync, write_results
+from bench.common import HERE, RESULTS, Trainer, make_batch, results_file, save_results, sync
 
-HERE = Path(__file__).resolve().parent
 PACK = HERE / 'data' / 'cifar10_subset.tar.gz'
 
 # sizes of the real check and of the dry run; floors are test accuracy (%) under the 'fusion' strategy
 REAL = dict(width=1.0, epochs=8, bs=128, lr=1e-3, n_train=None, floor=35.0, steps=20, warmup=5,
-            cases=[dict(arch='vgg8', img_size=32, bs=128, width=1.0), dict(arch='resnet18_ch4', img_size=224, bs=64, width=1.0)])
+            cases=[dict(arch='vgg8', img_size=32, bs=128, width=1.0),
+                   dict(arch='resnet18_ch4', img_size=224, bs=64, width=1.0)])
 DRY = dict(width=1 / 16, epochs=1, bs=64, lr=1e-3, n_train=None, shrink=(256, 200), floor=None, steps=2, warmup=1,
-           cases=[dict(arch='vgg8', img_size=32, bs=16, width=1 / 16), dict(arch='resnet18_ch4', img_size=32, bs=8, width=1 / 32)])
+           cases=[dict(arch='vgg8', img_size=32, bs=16, width=1 / 16),
+                  dict(arch='resnet18_ch4', img_size=32, bs=8, width=1 / 32)])
 EPOCH_IMAGES = dict(cifar10=50_000, imagenet=1_281_167)
 
 def pack(data:Path):
@@ -41,6 +42,7 @@ def pack(data:Path):
     print(f"wrote {PACK.relative_to(HERE.parent)} ({PACK.stat().st_size / 2**20:.1f} MiB)")
 
 def has_cifar(root)->bool:
+    "Whether folder `root` holds CIFAR-10 (the subset or the full set)."
     return root is not None and any((Path(root) / d).is_dir() for d in ('CIFAR10-subset', 'cifar-10-batches-py'))
 
 def shrink_cifar(root:str, dest:Path, n_train:int, n_test:int)->str:
@@ -75,6 +77,7 @@ class StopAfter:
     "A callback that stops a run after an epoch, as a disconnect would (the epoch's checkpoint is already written)."
     def __init__(self, epoch:int): self.epoch = epoch
     def after_epoch(self, info):
+        "Stop (as Ctrl-C would) once epoch `self.epoch` has ended."
         if info['epoch'] == self.epoch: raise KeyboardInterrupt
 
 def train_runs(sz:dict, root:str, device:str, work:Path, amps:list, compiles:list)->list:
@@ -92,7 +95,8 @@ def train_runs(sz:dict, root:str, device:str, work:Path, amps:list, compiles:lis
             rows.append(dict(amp=amp, compile=comp, test_acc={k: acc[k] for k in ('fusion', 'best', 'last', 'layers')},
                              wall_s=round(time.time() - t0, 1), floor=sz['floor'], floor_met=ok))
             print(f"train {amp:>4} {'compiled' if comp else 'eager   '}: fusion {acc['fusion']:.2f} best {acc['best']} "
-                  f"last {acc['last']:.2f} in {rows[-1]['wall_s']:.0f}s" + ('' if ok is None else f" (floor {sz['floor']}: {'met' if ok else 'MISSED'})"))
+                  f"last {acc['last']:.2f} in {rows[-1]['wall_s']:.0f}s"
+                  + ('' if ok is None else f" (floor {sz['floor']}: {'met' if ok else 'MISSED'})"))
     return rows
 
 def resume_check(sz:dict, root:str, device:str, work:Path, amp:str)->dict:
@@ -125,8 +129,9 @@ def throughput(case:dict, dev:torch.device, steps:int, warmup:int)->dict:
         out[method] = dict(images_per_s=round(cfg['bs'] / dt, 1), step_ms=round(1e3 * dt, 2),
                            peak_mib=None if peak is None else round(peak, 1))
         del tr; torch.cuda.empty_cache() if dev.type == 'cuda' else None
-    out['time_ratio'] = round(out['bp']['images_per_s'] / out['asge']['images_per_s'], 4)   # ASGE step time / backprop's
-    if out['asge']['peak_mib'] is not None: out['memory_ratio'] = round(out['asge']['peak_mib'] / out['bp']['peak_mib'], 4)
+    out['time_ratio'] = round(out['bp']['images_per_s'] / out['asge']['images_per_s'], 4)   # ASGE step time / BP's
+    if out['asge']['peak_mib'] is not None:
+        out['memory_ratio'] = round(out['asge']['peak_mib'] / out['bp']['peak_mib'], 4)
     print(f"{case['arch']:>13} {case['img_size']}px bs {case['bs']}: ASGE {out['asge']['images_per_s']:.0f} img/s, "
           f"backprop {out['bp']['images_per_s']:.0f} img/s, time ratio {out['time_ratio']:.3f}"
           + (f", memory ratio {out['memory_ratio']:.3f}" if 'memory_ratio' in out else ''))
@@ -143,6 +148,7 @@ def main(argv=None):
     if not a.dry_run and not torch.cuda.is_available():
         raise SystemExit("gpu_check: no CUDA GPU here; run with --dry-run to exercise the same code on the CPU")
     sz, device = (DRY, 'cpu') if a.dry_run else (REAL, 'cuda')
+    out = results_file(a.out or RESULTS / f"gpu_check{'_dry_run' if a.dry_run else ''}.json")
     dev = torch.device(device)
     # bf16 and fp16 on every GPU the check runs on; the dry run uses what the CPU's autocast offers
     amps = ['bf16', 'fp16']
@@ -159,10 +165,9 @@ def main(argv=None):
     print(f"projected ASGE epoch (training steps only): CIFAR-10 {projected['cifar10_epoch_s']:.0f}s, "
           f"ImageNet {projected['imagenet_epoch_s'] / 60:.1f} min")
     ok = all(r['floor_met'] is not False for r in train) and resume['identical']
-    out = Path(a.out) if a.out else HERE / 'results' / f"gpu_check{'_dry_run' if a.dry_run else ''}.json"
-    write_results(out, 'gpu_check', dict(train=train, resume=resume, throughput=speed, projected=projected, passed=ok),
-                  device=device, dry_run=a.dry_run, sizes={k: v for k, v in sz.items() if k != 'cases'},
-                  total_s=round(time.time() - t0, 1))
+    save_results(out, dict(train=train, resume=resume, throughput=speed, projected=projected, passed=ok), 'gpu_check',
+                 device=device, dry_run=a.dry_run, sizes={k: v for k, v in sz.items() if k != 'cases'},
+                 total_s=round(time.time() - t0, 1))
     print(f"gpu_check: {'passed' if ok else 'FAILED'} in {time.time() - t0:.0f}s")
     return 0 if ok else 1
 

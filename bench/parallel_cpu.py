@@ -10,11 +10,10 @@ give. Writes bench/results/parallel_cpu.json.
 
 On a machine with several GPUs the same configurations run with `--device cuda --procs 1 2 4 ...`.
 """
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
 import argparse, json, os, subprocess, sys, tempfile, time
-from pathlib import Path
 import torch
-sys.path.insert(0, str(Path(__file__).parent))
-from common import environment, write_results
+from bench.common import RESULTS, results_file, save_results
 
 def worker(a):
     "Under torchrun: train epoch 1 (warm-up), time epoch 2; rank 0 prints a JSON line."
@@ -48,8 +47,9 @@ CONFIGS = [  # (processes, threads per process, placement)
 
 def launch(a, procs, threads, placement)->dict:
     "One configuration under torchrun; its RESULT line."
-    cmd = ['torchrun', '--standalone', f'--nproc_per_node={procs}', __file__, '--worker', '--placement', placement, '--dataset', a.dataset, '--width', str(a.width),
-           '--bs', str(a.bs), '--n-train', str(a.n_train), '--arch', a.arch, '--device', a.device]
+    cmd = ['torchrun', '--standalone', f'--nproc_per_node={procs}', __file__, '--worker', '--placement', placement,
+           '--dataset', a.dataset, '--width', str(a.width), '--bs', str(a.bs), '--n-train', str(a.n_train),
+           '--arch', a.arch, '--device', a.device]
     if a.data: cmd += ['--data', a.data]
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
@@ -70,16 +70,19 @@ def main(argv=None):
     p.add_argument('--bs', type=int, default=128)
     p.add_argument('--n-train', type=int, default=2560)
     p.add_argument('--device', default='cpu')
-    p.add_argument('--out', default=str(Path(__file__).parent / 'results' / 'parallel_cpu.json'))
+    p.add_argument('--out', default=str(RESULTS / 'parallel_cpu.json'))
     a = p.parse_args(argv)
     if a.worker: return worker(a)
+    out = results_file(a.out)
     rows = [launch(a, *c) for c in CONFIGS]
     base = {t: r['images_per_s'] for r in rows if r['procs'] == 1 for t in [r['threads']]}
-    for r in rows: r['speedup_vs_1_process_same_threads'] = round(r['images_per_s'] / base[r['procs'] * r['threads']], 3)
+    for r in rows:
+        r['speedup_vs_1_process_same_threads'] = round(r['images_per_s'] / base[r['procs'] * r['threads']], 3)
     one = next(r for r in rows if r['procs'] == 1 and r['threads'] == 1)
     from asge_nb.parallel import split_blocks
     measured = dict(stage_s=one['stage_s'], groups=split_blocks(one['stage_s'], 2))
-    write_results(a.out, 'parallel_cpu', rows, device=a.device, measured_split=measured,
+    save_results(out, rows, 'parallel_cpu', key=lambda r: (r['procs'], r['threads'], r['placement']), device=a.device,
+                 measured_split=measured,
                   settings=dict(dataset=a.dataset, arch=a.arch, width=a.width, bs=a.bs, n_train=a.n_train,
                                 timed='the second of two epochs, training only (no evaluation)'))
 

@@ -1,56 +1,50 @@
 """Training-step time, ASGE against backprop, on the same network, batch, device and dtype.
 
 Both methods run the engine's own `asge_nb.train.train_step` on trainers built as `fit` builds them. The two are
-alternated in one run (asge, bp, bp, asge, asge, bp, ...) so that load from other jobs hits both alike; the figure is the
-median over many steps after warm-up, and the ratio is median(ASGE) / median(backprop). Each case is then profiled
-with torch.profiler (again alternating the methods); the per-step time of the top ops, and of conv forward, conv backward,
-optimizer and the rest, go into the results JSON and a text file next to it (`--profile auto`: only cases that miss
-their target). The conv FLOP model (forward + weight gradient, plus input gradient where a conv's input needs one,
-counted with hooks during a real step) is recorded next to the measured ratio.
+alternated in one run (asge, bp, bp, asge, asge, bp, ...) so that load from other jobs hits both alike; the figure is
+the median over many steps after warm-up, and the ratio is median(ASGE) / median(backprop). Each case is then profiled
+with torch.profiler (again alternating the methods); the per-step time of the top ops, and of conv forward, conv
+backward, optimizer and the rest, go into the results JSON and a text file next to it (`--profile auto`: only cases
+that miss their target). The conv FLOP model (forward + weight gradient, plus input gradient where a conv's input
+needs one, counted with hooks during a real step) is recorded next to the measured ratio.
 
 On a busy CPU, thread contention slows many small parallel ops more than a few large ones; the load average is recorded,
 and `--threads 1` gives a figure less sensitive to it.
 
-    python bench/step_time.py                  # CPU here: VGG8 width 0.25 and ResNet18-CH4 width 1/16 (~1 min on 2 idle cores)
-    python bench/step_time.py --device cuda    # GPU: full widths, bf16 autocast, channels_last
+    python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~1 min on 2 idle cores)
+    python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
+    python -m bench.step_time --cases vgg8 --steps 4 --warmup 1 --profile never --out /tmp/st.json   # a quick look
 """
-import argparse, os, statistics, sys, time
-from pathlib import Path
+if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
+import argparse, os, statistics, time
+from functools import partial
 import torch
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (METHODS, TARGETS, Trainer, add_bench_args, bench_setup, case_config, make_batch, run_facts,
-                    sync, write_results)
-
-def time_step(tr:Trainer, x, y)->float:
-    sync(tr.dev); t0 = time.perf_counter()
-    tr.step(x, y)
-    sync(tr.dev)
-    return time.perf_counter() - t0
+from bench.common import (METHODS, TARGETS, Trainer, add_bench_args, alternate, atomic_write, bench_setup, case_config,
+                          command_line, make_batch, run_facts, save_results, sync, time_alternating)
 
 def q(v:list, f:float)->float:
+    "The `f`-quantile of `v` (nearest rank)."
     s = sorted(v); return s[min(len(s) - 1, max(0, round(f * (len(s) - 1))))]
 
 def summarize(ts:list, bs:int)->dict:
+    "Median, mean, 10th and 90th percentile of step times (ms), and images per second at the median."
     med = statistics.median(ts)
-    return dict(median_ms=round(1e3 * med, 3), mean_ms=round(1e3 * statistics.fmean(ts), 3), p10_ms=round(1e3 * q(ts, .1), 3),
-                p90_ms=round(1e3 * q(ts, .9), 3), n=len(ts), images_per_s=round(bs / med, 1))
+    return dict(median_ms=round(1e3 * med, 3), mean_ms=round(1e3 * statistics.fmean(ts), 3),
+                p10_ms=round(1e3 * q(ts, .1), 3), p90_ms=round(1e3 * q(ts, .9), 3), n=len(ts),
+                images_per_s=round(bs / med, 1))
 
 def bench_case(cfg:dict, dev, steps:int, warmup:int)->tuple:
     "Alternate the two methods step by step; returns the figures and the trainers."
     trs = {m: Trainer(cfg, m, dev) for m in METHODS}
     x, y = make_batch(cfg, dev)
-    times = {m: [] for m in METHODS}
-    for i in range(warmup + steps):
-        order = METHODS if i % 2 == 0 else METHODS[::-1]   # ABBA: neither method always runs first
-        for m in order:
-            t = time_step(trs[m], x, y)
-            if i >= warmup: times[m].append(t)
+    times = time_alternating({m: partial(trs[m].step, x, y) for m in METHODS}, steps, warmup, dev)
     res = {m: summarize(times[m], cfg['bs']) for m in METHODS}
     paired = [a / b for a, b in zip(times['asge'], times['bp'])]
     res['ratio'] = round(res['asge']['median_ms'] / res['bp']['median_ms'], 4)
     res['ratio_paired_median'] = round(statistics.median(paired), 4)
-    res['ratio_min'] = round(min(times['asge']) / min(times['bp']), 4)   # least disturbed steps: a check on a busy machine
-    # adjacent asge/bp steps see the same load; if their median ratio disagrees with the ratio of medians, load changed mid-run
+    res['ratio_min'] = round(min(times['asge']) / min(times['bp']), 4)   # least disturbed steps: a check on a busy CPU
+    # adjacent asge/bp steps see the same load; if their median ratio disagrees with the ratio of medians, the load
+    # changed during the run
     res['consistent'] = abs(res['ratio'] / res['ratio_paired_median'] - 1) <= 0.05
     res['times_ms'] = {m: [round(1e3 * t, 3) for t in times[m]] for m in METHODS}
     # what the conv arithmetic alone predicts (ASGE: forward + weight gradient; backprop adds the input gradients)
@@ -59,9 +53,11 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int)->tuple:
     return res, trs, (x, y)
 
 def conv_flops(tr:Trainer, x, y)->dict:
-    "GFLOP of the convolutions in one training step: forward, weight gradient, and input gradient where the conv's input needs one."
+    "GFLOP of the convolutions in one training step: forward, weight gradient, and input gradient where one is needed."
     recs, hooks = [], []
-    def hook(m, inp, out): recs.append((out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1], inp[0].requires_grad))
+    def hook(m, inp, out):
+        macs = out.numel() * (m.in_channels // m.groups) * m.kernel_size[0] * m.kernel_size[1]
+        recs.append((macs, inp[0].requires_grad))
     for m in tr.net.modules():
         if isinstance(m, torch.nn.Conv2d): hooks.append(m.register_forward_hook(hook))
     try: tr.step(x, y)
@@ -70,30 +66,32 @@ def conv_flops(tr:Trainer, x, y)->dict:
     fwd = sum(2 * macs for macs, _ in recs)
     dgrad = sum(2 * macs for macs, g in recs if g)
     return dict(forward=round(fwd / 1e9, 4), weight_grad=round(fwd / 1e9, 4), input_grad=round(dgrad / 1e9, 4),
-                total=round((2 * fwd + dgrad) / 1e9, 4), convs_without_input_grad=sum(not g for _, g in recs), convs=len(recs))
+                total=round((2 * fwd + dgrad) / 1e9, 4), convs_without_input_grad=sum(not g for _, g in recs),
+                convs=len(recs))
 
 # ---- profiling ----
 def _self_time(e, cuda:bool)->float: return e.self_device_time_total if cuda else e.self_cpu_time_total   # us
 def _total_time(e, cuda:bool)->float: return e.device_time_total if cuda else e.cpu_time_total
 
 # ops whose inclusive time gives a category (the rest of the step is elementwise work, losses, pooling, norms, autograd)
-ANCHORS = {'conv_forward': 'aten::convolution', 'conv_backward': 'aten::convolution_backward', 'optimizer': 'Optimizer.step#AdamW.step'}
+ANCHORS = {'conv_forward': 'aten::convolution', 'conv_backward': 'aten::convolution_backward',
+           'optimizer': 'Optimizer.step#AdamW.step'}
 
 def profile_case(trs:dict, batch:tuple, n:int=5, top:int=15)->tuple:
-    "torch.profiler over `n` steps of each method, the two alternated as in the timing: per-step times of the top ops and of conv/optimizer/other."
+    """torch.profiler over `n` steps of each method, the two alternated as in the timing: per-step times of the top
+    ops and of conv/optimizer/other."""
     from torch.profiler import ProfilerActivity, profile
     x, y = batch
     cuda = x.device.type == 'cuda'
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     acc = {m: {} for m in trs}   # op -> [self us, inclusive us, calls], summed over the profiled steps
-    for i in range(n):
-        for m in (METHODS if i % 2 == 0 else METHODS[::-1]):
-            tr = trs[m]; sync(tr.dev)
-            with profile(activities=acts) as p:
-                tr.step(x, y); sync(tr.dev)
-            for e in p.key_averages():
-                r = acc[m].setdefault(e.key, [0., 0., 0])
-                r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
+    for _, m in alternate(METHODS, n):
+        tr = trs[m]; sync(tr.dev)
+        with profile(activities=acts) as p:
+            tr.step(x, y); sync(tr.dev)
+        for e in p.key_averages():
+            r = acc[m].setdefault(e.key, [0., 0., 0])
+            r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
     summary, lines = {}, []
     unit = 'CUDA' if cuda else 'CPU'
     for m, ops in acc.items():
@@ -102,23 +100,54 @@ def profile_case(trs:dict, batch:tuple, n:int=5, top:int=15)->tuple:
         cats['other'] = total - sum(cats.values())
         ranked = sorted(ops.items(), key=lambda kv: -kv[1][0])
         summary[m] = dict(self_ms_per_step=round(total, 2), by_category_ms={k: round(v, 2) for k, v in cats.items()},
-                          top_ops=[dict(op=k, self_ms=round(r[0] / n / 1e3, 2), calls=round(r[2] / n, 1)) for k, r in ranked[:top]])
+                          top_ops=[dict(op=k, self_ms=round(r[0] / n / 1e3, 2), calls=round(r[2] / n, 1))
+                                   for k, r in ranked[:top]])
         lines += [f"== {m}: self {unit} time per step, mean of {n} steps (total {total:.1f} ms; "
                   + ', '.join(f"{k} {v:.1f}" for k, v in cats.items()) + ' ms)',
                   f"{'op':<48}{'self ms':>10}{'incl. ms':>10}{'calls':>8}"]
-        lines += [f"{k[:47]:<48}{r[0] / n / 1e3:>10.2f}{r[1] / n / 1e3:>10.2f}{r[2] / n:>8.1f}" for k, r in ranked[:top]] + ['']
+        lines += [f"{k[:47]:<48}{r[0] / n / 1e3:>10.2f}{r[1] / n / 1e3:>10.2f}{r[2] / n:>8.1f}"
+                  for k, r in ranked[:top]] + ['']
     # where the two differ most, per step (self time of each op)
     ops = set(acc['asge']) | set(acc['bp'])
     d = [[o, round((acc['asge'].get(o, [0])[0] - acc['bp'].get(o, [0])[0]) / n / 1e3, 2)] for o in ops]
     summary['diff_asge_minus_bp_ms'] = sorted((t for t in d if t[1]), key=lambda t: -abs(t[1]))[:top]
-    lines += ['== largest differences, asge - bp, self ms per step'] + [f"{o[:47]:<48}{v:>+10.2f}" for o, v in summary['diff_asge_minus_bp_ms']]
+    lines += ['== largest differences, asge - bp, self ms per step']
+    lines += [f"{o[:47]:<48}{v:>+10.2f}" for o, v in summary['diff_asge_minus_bp_ms']]
     return summary, '\n'.join(lines)
 
+def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
+    "Print one case's figures, with a warning where the load changed during the run."
+    if not res['consistent']:
+        print(f"  WARNING: ratio of medians {res['ratio']:.3f} and paired median {res['ratio_paired_median']:.3f} "
+              "disagree: the load changed during the run; rerun on a quieter machine")
+    print(f"{name:<13} width {cfg['width']:.4g} {cfg['img_size']}px batch {cfg['bs']} on {kind}: "
+          f"asge {res['asge']['median_ms']:.1f} ms  bp {res['bp']['median_ms']:.1f} ms  ratio {res['ratio']:.3f} "
+          f"(paired {res['ratio_paired_median']:.3f}; conv FLOP model {res['conv_flop_ratio']:.3f})"
+          + ('' if met is None else f"  target <= {tgt}: {'met' if met else 'MISSED'}"), flush=True)
+
+def profile_and_report(trs:dict, batch:tuple, res:dict)->tuple:
+    "Profile one case (`profile_case`), compare the profiled steps with the timed ones, print the summary."
+    pr, table = profile_case(trs, batch)
+    for m in METHODS:   # profiled steps much slower than the timed ones: other load got in the way
+        pr[m]['profiled_over_timed'] = round(pr[m]['self_ms_per_step'] / res[m]['median_ms'], 3)
+    pr['disturbed'] = any(pr[m]['profiled_over_timed'] > 1.5 for m in METHODS)
+    if pr['disturbed']:
+        print("  WARNING: the profiled steps ran much slower than the timed ones (machine busy?); rerun for a clean "
+              "profile")
+    print("  profile (ms/step): " + '  '.join(f"{m}: " + ', '.join(f"{k} {v:.1f}" for k, v in
+                                                                    pr[m]['by_category_ms'].items()) for m in METHODS))
+    print("  largest differences asge - bp (ms/step): "
+          + ', '.join(f"{o} {d:+.1f}" for o, d in pr['diff_asge_minus_bp_ms'][:6]))
+    return pr, table
+
 def main(argv=None):
-    p = add_bench_args(argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter), 'step_time')
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_bench_args(p, 'step_time')
     p.add_argument('--steps', type=int, default=None, help='timed steps per method (default: 40 on CPU, 100 on CUDA)')
-    p.add_argument('--warmup', type=int, default=None, help='untimed steps per method first (default: 4 on CPU, 10 on CUDA)')
-    p.add_argument('--profile', choices=['auto', 'always', 'never'], default='always', help='profile every case (always), only those that miss their target (auto), or none')
+    p.add_argument('--warmup', type=int, default=None,
+                   help='untimed steps per method first (default: 4 on CPU, 10 on CUDA)')
+    p.add_argument('--profile', choices=['auto', 'always', 'never'], default='always',
+                   help='profile every case (always), only those that miss their target (auto), or none')
     a = p.parse_args(argv)
     dev, kind, out = bench_setup(a, 'step_time')
     facts = run_facts()   # load average before this run adds its own
@@ -131,28 +160,23 @@ def main(argv=None):
         res, trs, batch = bench_case(cfg, dev, steps, warmup)
         tgt = (cfg['target'] or {}).get('step_time')
         met = (res['ratio'] <= tgt) if tgt else None
-        if not res['consistent']: print(f"  WARNING: ratio of medians {res['ratio']:.3f} and paired median {res['ratio_paired_median']:.3f} disagree: the load changed during the run; rerun on a quieter machine")
+        report(name, cfg, kind, res, tgt, met)
         results.append(dict(cfg, **res, target_ratio=tgt, target_met=met))
-        print(f"{name:<13} width {cfg['width']:.4g} {cfg['img_size']}px batch {cfg['bs']} on {kind}: "
-              f"asge {res['asge']['median_ms']:.1f} ms  bp {res['bp']['median_ms']:.1f} ms  ratio {res['ratio']:.3f} "
-              f"(paired {res['ratio_paired_median']:.3f}; conv FLOP model {res['conv_flop_ratio']:.3f})" + ('' if met is None else f"  target <= {tgt}: {'met' if met else 'MISSED'}"), flush=True)
         if a.profile == 'always' or (a.profile == 'auto' and met is False):
-            profiles[name], table = profile_case(trs, batch)
-            for m in METHODS:   # profiled steps much slower than the timed ones: other load got in the way
-                profiles[name][m]['profiled_over_timed'] = round(profiles[name][m]['self_ms_per_step'] / res[m]['median_ms'], 3)
-            profiles[name]['disturbed'] = any(profiles[name][m]['profiled_over_timed'] > 1.5 for m in METHODS)
-            if profiles[name]['disturbed']: print(f"  WARNING: the profiled steps ran much slower than the timed ones (machine busy?); rerun for a clean profile")
-            tables.append(f"##### {name} ({kind}, width {cfg['width']:.4g}, {cfg['img_size']}px, batch {cfg['bs']})\n{table}\n")
-            pr = profiles[name]
-            print(f"  profile (ms/step): " + '  '.join(f"{m}: " + ', '.join(f"{k} {v:.1f}" for k, v in pr[m]['by_category_ms'].items()) for m in METHODS))
-            print(f"  largest differences asge - bp (ms/step): " + ', '.join(f"{o} {d:+.1f}" for o, d in pr['diff_asge_minus_bp_ms'][:6]))
+            profiles[name], table = profile_and_report(trs, batch, res)
+            tables.append(f"##### {name} ({kind}, width {cfg['width']:.4g}, {cfg['img_size']}px, batch {cfg['bs']})"
+                          f"\n{table}\n")
         del trs
     if tables:
-        ptxt.write_text(f"# {' '.join(sys.argv)}\n" + '\n'.join(tables))
+        atomic_write(ptxt, f"# {command_line()}\n" + '\n'.join(tables))
         print(f"wrote profile tables to {ptxt}")
-    write_results(out, 'step_time', results, device=str(dev), **facts, kind=kind, method_note=
-                  'median wall time of the engine train_step per method, the two alternated ABBA in one process; '
-                  'ratio = median(asge) / median(bp); CPU runs float32, CUDA runs bf16 autocast + channels_last as fit does',
-                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, targets=TARGETS, profile=profiles or None, profile_tables=ptxt.name if tables else None, elapsed_s=round(time.time() - t_start, 1))
+    # a row per case: a rerun replaces its cases' rows and keeps the others
+    save_results(out, results, 'step_time', key=lambda r: r['case'], device=str(dev), **facts, kind=kind,
+                 method_note='median wall time of the engine train_step per method, the two alternated ABBA in one '
+                 'process; ratio = median(asge) / median(bp); CPU runs float32, CUDA runs bf16 autocast + '
+                 'channels_last as fit does',
+                 loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, targets=TARGETS,
+                 profile=profiles or None, profile_tables=ptxt.name if tables else None,
+                 elapsed_s=round(time.time() - t_start, 1))
 
 if __name__ == '__main__': main()
