@@ -20,7 +20,7 @@ SECTIONS = [
     ('Start here', ['00_asge_in_one_page.ipynb', 'glossary.ipynb']),
     ('Mechanisms', ['01_partition.ipynb', '02_goodness.ipynb', '03_projection.ipynb', '04_pooling.ipynb',
                     '05_model.ipynb', '06_prediction.ipynb']),
-    ('Data', ['07_data.ipynb', '08_images.ipynb']),
+    ('Data', ['07_data.ipynb', '07b_loaders.ipynb', '08_images.ipynb']),
     ('Training', ['09_config.ipynb', '10_evaluate.ipynb', '11_checkpoint.ipynb', '12_parallel.ipynb',
                   '13_train.ipynb', '14_cli.ipynb', '15_your_data.ipynb', '16_many_gpus.ipynb']),
     ('Explore', ['17_explorer.ipynb', '18_live.ipynb']),
