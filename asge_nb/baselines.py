@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['LOCAL_HEADS', 'BASELINES', 'trained_params', 'params_by_classes', 'embed_label', 'ff_goodness', 'ff_loss', 'FFLayer',
-           'wrong_labels', 'ff_step', 'ff_scores', 'ff_fused', 'ff_evaluate', 'ff_fit', 'train_method']
+           'wrong_labels', 'ff_step', 'ff_scores', 'FFNet', 'ff_vote', 'ff_fit', 'train_method']
 
 # %% ../nbs/22_baselines.ipynb #13000006
 import time
@@ -13,10 +13,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 from .model import build_model
-from .data import get_data
+from .images import get_data
+from .config import recipe_settings, resolve_device
+from .evaluate import evaluate, strategy_accuracies
+from .train import make_optimizers, fit
 
 # %% ../nbs/22_baselines.ipynb #13000019
-def trained_params(net:nn.Module)->int: return sum(p.numel() for p in net.parameters() if p.requires_grad)
+def trained_params(net:nn.Module)->int:
+    "The number of trained parameters of a network (buffers, such as fixed projections, are not counted)."
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 def params_by_classes(ks:list=(10, 20, 50, 100, 200, 500, 1000), # numbers of classes
                       in_chans:int=3, img_size:int=32)->dict:     # input
@@ -39,7 +44,9 @@ def embed_label(x:Tensor,      # images [B, ...]
     x[:, :n_classes] = F.one_hot(y, n_classes).to(x.dtype) * x.max()
     return x
 
-def ff_goodness(h:Tensor)->Tensor: return h.square().mean(1)   # a layer's goodness: mean squared activation, [B]
+def ff_goodness(h:Tensor)->Tensor:
+    "A layer's goodness: the mean squared activation of each sample, [B]."
+    return h.square().mean(1)
 
 def ff_loss(g_pos:Tensor, # goodness of the positive pass [B]
             g_neg:Tensor, # and of the negative pass [B]
@@ -51,7 +58,9 @@ def ff_loss(g_pos:Tensor, # goodness of the positive pass [B]
 class FFLayer(nn.Module):
     "A Forward-Forward layer: normalise the input's length (so goodness cannot leak through), Linear, ReLU."
     def __init__(self, n_in:int, n_out:int): super().__init__(); self.lin = nn.Linear(n_in, n_out)
-    def forward(self, x:Tensor)->Tensor: return F.relu(self.lin(x / (x.norm(dim=1, keepdim=True) + 1e-8)))
+    def forward(self, x:Tensor)->Tensor:
+        "ReLU(W x/|x| + b)"
+        return F.relu(self.lin(x / (x.norm(dim=1, keepdim=True) + 1e-8)))
 
 # %% ../nbs/22_baselines.ipynb #13000028
 def wrong_labels(y:Tensor, n_classes:int, gen:torch.Generator=None)->Tensor:
@@ -78,18 +87,21 @@ def ff_scores(layers:list, x:Tensor, n_classes:int)->Tensor:
         for l, layer in enumerate(layers): h = layer(h); out[l, :, k] = ff_goodness(h)
     return out
 
-def ff_fused(scores:Tensor)->Tensor: return scores[1:].sum(0) if len(scores) > 1 else scores[0]  # the paper's rule
+class FFNet(nn.Module):
+    "Forward-Forward's MLP as the evaluation sees a network: `net(x)` is each layer's goodness for every label."
+    def __init__(self, n_in:int, sizes:tuple, n_classes:int):
+        super().__init__()
+        dims, self.n_classes = [n_in, *sizes], n_classes
+        self.layers = nn.ModuleList(FFLayer(a, b) for a, b in zip(dims, dims[1:]))
+    def forward(self, x:Tensor)->list:
+        "Per-layer scores [B, K]: the goodness of each layer with each label written into the input."
+        return list(ff_scores(self.layers, x, self.n_classes))
+
+def ff_vote(n_layers:int)->list:
+    "The layers whose goodness the paper's prediction sums: all but the first, when there are several."
+    return list(range(1, n_layers)) if n_layers > 1 else None
 
 # %% ../nbs/22_baselines.ipynb #13000031
-@torch.no_grad()
-def ff_evaluate(layers:list, loader, n_classes:int)->dict:
-    "Percent correct of each layer's goodness and of the fused rule."
-    hits, fused, n = torch.zeros(len(layers)), 0, 0
-    for x, y in loader:
-        s = ff_scores(layers, x, n_classes)
-        hits += (s.argmax(2) == y).sum(1).cpu(); fused += int((ff_fused(s).argmax(1) == y).sum()); n += len(y)
-    return dict(layers=[round(100 * float(h) / n, 4) for h in hits], fusion=round(100 * fused / n, 4))
-
 def ff_fit(dataset:str='mnist', data:str=None,
            sizes:tuple=(1000, 1000, 1000), # hidden layers of the MLP
            theta:float=2.,                  # goodness threshold
@@ -98,25 +110,25 @@ def ff_fit(dataset:str='mnist', data:str=None,
            wd:float=None,                   # None: recipe 'asge_nb''s for the dataset
            augment:str=None,                # None: the dataset's default
           )->dict:                          # test_acc (fusion, best, last, layers), best_layer, history, wall_s
-    "Train the original Forward-Forward MLP on the same data, optimizer and schedule as `fit`."
-    from asge_nb.train import recipe_settings, make_optimizers, resolve_device   # here: train imports this module
+    "Train the original Forward-Forward MLP on the same data, optimizer, schedule and evaluation as `fit`."
     dev, t0 = resolve_device(device), time.time()
     d = get_data(dataset, data, bs=bs, device=dev, n_train=n_train, seed=seed, augment=augment, download=download)
-    r = recipe_settings('asge_nb', dataset, 'vgg8')
+    r = recipe_settings('asge_nb', d.name, 'vgg8')
     torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
-    dims = [d.in_chans * d.img_size ** 2, *sizes]
-    layers = [FFLayer(a, b).to(dev) for a, b in zip(dims, dims[1:])]
+    net = FFNet(d.in_chans * d.img_size ** 2, sizes, d.n_classes).to(dev)
+    layers = list(net.layers)
     opts, scheds = make_optimizers(layers, lr, wd if wd is not None else r['wd'], epochs * len(d.train),
                                    r['warmup'], r['lr_min'])
+    ev = lambda loader: evaluate(net, loader, vote=ff_vote(len(layers)))
     history = []
     for e in range(epochs):
         for x, y in d.train: ff_step(layers, opts, scheds, x, y, d.n_classes, theta, gen)
-        test, val = ff_evaluate(layers, d.test, d.n_classes), ff_evaluate(layers, d.val, d.n_classes)
-        best = max(range(len(layers)), key=lambda l: (val['layers'][l], -l))
-        acc = dict(fusion=test['fusion'], best=test['layers'][best], last=test['layers'][-1], layers=test['layers'])
-        history.append(dict(epoch=e + 1, wall_s=round(time.time() - t0, 2), test_acc=acc, best_layer=best))
-    return dict(dataset=d.name, method='ff', test_acc=history[-1]['test_acc'], best_layer=history[-1]['best_layer'],
-                history=history, wall_s=history[-1]['wall_s'],
+        acc = strategy_accuracies(ev(d.test), ev(d.val) if d.val is not None else None, rule='logit')
+        history.append(dict(epoch=e + 1, wall_s=round(time.time() - t0, 2), test_acc=acc))
+    last = history[-1]['test_acc']
+    test_acc = {k: v for k, v in last.items() if k not in ('best_layer', 'fusion_rules')}   # as `fit` reports it
+    return dict(dataset=d.name, method='ff', test_acc=test_acc, best_layer=last['best_layer'], history=history,
+                wall_s=history[-1]['wall_s'],
                 config=dict(sizes=list(sizes), theta=theta, epochs=epochs, bs=bs, seed=seed, n_train=n_train))
 
 # %% ../nbs/22_baselines.ipynb #13000033
@@ -138,5 +150,4 @@ def train_method(name:str,    # a key of `BASELINES`
     if name == 'ff':
         return ff_fit(dataset, **{k: v for k, v in kw.items() if k in ('data', 'epochs', 'bs', 'seed', 'n_train',
                                                                        'device', 'download')})
-    from asge_nb.train import fit   # here: train imports this module
     return fit(dataset, **(kw | BASELINES[name]))

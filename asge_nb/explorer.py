@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['EXPLORER_PANEL_KEYS', 'input_stats', 'check_images', 'GoodnessProbe', 'explorer_axes', 'draw_explorer',
-           'plot_explorer', 'GoodnessExplorer', 'explore']
+           'plot_explorer', 'explore', 'GoodnessExplorer']
 
 # %% ../nbs/17_explorer.ipynb #3c08a8d4
 import io, math, textwrap, time
@@ -14,26 +14,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import ipywidgets as widgets
+from fastcore.basics import patch
 from matplotlib.figure import Figure
+from .model import as_options
 from .partition import num_patches
 from .goodness import spatial_goodness, patch_bounds
 from .predict import fuse, check_rule
-from .data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, check_dataset, normalize, rms_normalize
+from .data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, check_dataset, check_norm, net_input
 
 # %% ../nbs/17_explorer.ipynb #761876d7
 def input_stats(model:torch.nn.Module, # an `ASGENet`
-               )->tuple:               # (mean, std, class names or None)
-    "Normalisation and class names of a model's inputs: from its training data (`load_model`), else guessed."
+               )->tuple:               # (mean, std, input_norm, class names or None)
+    "How a model's inputs were normalised, and its class names: from its training data (`load_model`), else guessed."
     info = getattr(model, 'data_info', None)
-    if info: return tuple(info['mean']), tuple(info['std']), list(info['classes']) if info.get('classes') else None
-    ds = str((getattr(model, 'run_config', None) or {}).get('dataset', ''))
-    if ds.startswith('imagefolder:'): return IMAGENET_MEAN, IMAGENET_STD, None
-    try: d = DATASETS[check_dataset(ds, builtin=True)]; return tuple(d.mean), tuple(d.std), list(d.classes)
+    if info: return (tuple(info['mean']), tuple(info['std']), info.get('input_norm') or 'dataset',
+                     list(info['classes']) if info.get('classes') else None)
+    rc = getattr(model, 'run_config', None) or {}
+    norm, ds = rc.get('input_norm') or 'dataset', str(rc.get('dataset', ''))
+    if ds.startswith('imagefolder:'): return IMAGENET_MEAN, IMAGENET_STD, norm, None
+    try: d = DATASETS[check_dataset(ds, builtin=True)]; return tuple(d.mean), tuple(d.std), norm, list(d.classes)
     except ValueError: pass   # no known dataset: guess from the input shape
     c = model.in_chans
-    if c == 3 and model.img_size > 32: return IMAGENET_MEAN, IMAGENET_STD, None
-    if c in (1, 3): d = DATASETS['mnist' if c == 1 else 'cifar10']; return tuple(d.mean), tuple(d.std), None
-    return (0.,) * c, (1.,) * c, None
+    if c == 3 and model.img_size > 32: return IMAGENET_MEAN, IMAGENET_STD, norm, None
+    if c in (1, 3): d = DATASETS['mnist' if c == 1 else 'cifar10']; return tuple(d.mean), tuple(d.std), norm, None
+    return (0.,) * c, (1.,) * c, norm, None
 
 def check_images(model:torch.nn.Module, # an `ASGENet`
                  images,                # uint8 (0-255) or float (0-1) images [N, C, H, W], or one image [C, H, W]
@@ -52,7 +56,8 @@ def check_images(model:torch.nn.Module, # an `ASGENet`
         raise ValueError(f"images must be uint8 or float, got {images.dtype}")
     return images.detach().cpu()
 
-# %% ../nbs/17_explorer.ipynb #1ed7d8f2
+# %% ../nbs/17_explorer.ipynb #de80d1f3
+#| code-fold: true
 @contextmanager
 def _threads(n):
     "Run torch on `n` CPU threads inside the block (None: leave it alone)."
@@ -69,6 +74,49 @@ def _check_index(v, n:int, msg:str):
     "Raise `ValueError(msg)` unless `v` is an integer in 0..n-1."
     if not (_is_index(v) and 0 <= v < n): raise ValueError(msg)
 
+def _check_labels(labels, n:int, k:int):
+    "The labels as a CPU int64 tensor [n] of class indices in 0..k-1 (None stays None)"
+    if labels is None: return None
+    labels = torch.as_tensor(labels).long().flatten().cpu()
+    if len(labels) != n: raise ValueError(f"labels must have one entry per image: {n} images, {len(labels)} labels")
+    if len(labels) and not (0 <= labels.min() and labels.max() < k):
+        raise ValueError(f"labels must be class indices in 0..{k - 1}")
+    return labels
+
+def _check_names(given, known, k:int)->list:
+    "The k class names: those given, else those of the training data, else '0', '1', ..."
+    names = list(given) if given is not None else known if known and len(known) == k else [str(i) for i in range(k)]
+    if len(names) != k: raise ValueError(f"class_names must name the model's {k} classes, got {len(names)} names")
+    return names
+
+def _model_alpha(model):
+    "The partition scale the model was built with; None for a network without one (CwC-FF's)"
+    o = model.config.get('opts')
+    return None if o is None else as_options(o).alpha
+
+def _patch_stat(block, y, p:int)->torch.Tensor:
+    "The block's patch statistic of feature maps y [C, H, W] at P = p: [C, p, p]"
+    if getattr(block, 'goodness', 'energy') == 'mean': return F.adaptive_avg_pool2d(y, p)
+    return spatial_goodness(y[None], p)[0].view(len(y), p, p)
+
+def _scores_note(probe, layer:int, p:int, alpha)->str:
+    "Why a layer has no class scores at a partition other than its own"
+    b, a = probe.model.blocks[layer], "the model's own alpha" if alpha is None else f"alpha={alpha:g}"
+    return (f"No class scores at {a}: layer {layer}'s scores are computed on its own partition, P={b.p} "
+            f"(model alpha={probe.model_alpha}), i.e. {b.c * b.p ** 2} goodness inputs; P={p} gives {b.c * p * p}. "
+            f"The predictions below use the model's own partition.")
+
+def _walk_image(net, x)->list:
+    "[(feature maps [C, H, W], logits [K])] of every layer for one network input [1, C, H, W]: `net.walk`, eval mode"
+    dev, was = next(net.parameters()).device, net.training
+    net.eval()
+    try:   # tiny single-image convolutions: thread synchronisation would cost more than it saves
+        with torch.no_grad(), _threads(1 if dev.type == 'cpu' and net.img_size <= 64 else None):
+            return [(o.y[0].float().cpu(), o.z[0].float().cpu()) for o in net.walk(x.to(dev))]
+    finally: net.train(was)
+
+# %% ../nbs/17_explorer.ipynb #55ba6931
+#| code-fold: true
 class GoodnessProbe:
     "An ASGE network's walk for each image (cached), and the goodness views derived from it."
     def __init__(self,
@@ -83,34 +131,25 @@ class GoodnessProbe:
                  cache_size:int=32,     # walks kept
                 ):
         self.model, self.images = model, check_images(model, images)
-        N, K, L = len(self.images), model.n_classes, len(model.blocks)
-        m, s, names = input_stats(model)
-        self.mean, self.std = tuple(m if mean is None else mean), tuple(s if std is None else std)
-        info = getattr(model, 'data_info', None) or {}   # how training normalised its inputs
-        self.input_norm = 'dataset' if mean is not None or std is not None else info.get('input_norm', 'dataset')
-        for k, v in (('mean', self.mean), ('std', self.std)):
-            if len(v) not in (1, model.in_chans):
-                raise ValueError(f"{k} must have 1 or in_chans={model.in_chans} values, got {len(v)}")
-        if labels is not None:
-            labels = torch.as_tensor(labels).long().flatten().cpu()
-            if len(labels) != N:
-                raise ValueError(f"labels must have one entry per image: {N} images, {len(labels)} labels")
-            if len(labels) and not (0 <= labels.min() and labels.max() < K):
-                raise ValueError(f"labels must be class indices in 0..{K - 1}")
-        self.labels = labels
-        if class_names is None: class_names = names if names and len(names) == K else [str(k) for k in range(K)]
-        self.class_names = list(class_names)
-        if len(self.class_names) != K:
-            raise ValueError(f"class_names must name the model's {K} classes, got {len(self.class_names)} names")
+        K, L = model.n_classes, len(model.blocks)
+        m, s, norm, names = input_stats(model)
+        self.mean, self.std = check_norm(m if mean is None else mean, s if std is None else std, model.in_chans)
+        self.input_norm = 'dataset' if mean is not None or std is not None else norm   # given values: (x - mean) / std
+        self.labels, self.class_names = _check_labels(labels, len(self.images), K), _check_names(class_names, names, K)
         if best is not None:
             _check_index(best, L, f"best={best!r} is out of range: the model has {L} layers (0..{L - 1})")
         self.best, self.best_given = (L - 1 if best is None else int(best)), best is not None
         self.rule, self.cache_size, self.n_forward, self._cache = check_rule(rule), cache_size, 0, OrderedDict()
-        self.c_last, self.model_alpha = model.blocks[-1].c, model.config.get('opts', {}).get('alpha')
+        self.c_last, self.model_alpha = model.blocks[-1].c, _model_alpha(model)
 
-    def __len__(self): return len(self.images)
+    def __len__(self):
+        "The number of images."
+        return len(self.images)
+
     @property
-    def n_layers(self)->int: return len(self.model.blocks)
+    def n_layers(self)->int:
+        "The number of layers (blocks) of the model."
+        return len(self.model.blocks)
 
     def check(self,
               index:int=None,    # image index
@@ -124,80 +163,63 @@ class GoodnessProbe:
         if layer is not None:
             _check_index(layer, L, f"layer {layer!r} is out of range: the model has {L} layers (0..{L - 1})")
         if channel is not None:
-            l = 0 if layer is None else layer
-            C = self.model.blocks[l].c
+            l = 0 if layer is None else layer; C = self.model.blocks[l].c
             _check_index(channel, C, f"channel {channel!r} is out of range: layer {l} has {C} channels (0..{C - 1})")
         if alpha is not None and not (_is_number(alpha) and math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
 
-    def forward(self,
-                index:int, # image index
-               )->dict:    # 'maps', 'logits' (one per layer), 'probs' (softmax of the logits), 'fused' (fused scores)
-        "Every layer's feature maps [C, H, W] and logits [K] for one image: one `ASGENet.walk`, cached."
-        self.check(index=index)
-        index = int(index)
-        if index in self._cache: self._cache.move_to_end(index); return self._cache[index]
-        net = self.model
-        dev = next(net.parameters()).device
-        x = self.images[index:index + 1]
-        x = rms_normalize(x) if self.input_norm == 'rms' else normalize(x, self.mean, self.std)
-        x = x.to(dev)
-        was = net.training
-        net.eval()
-        try:
-            with torch.no_grad(), _threads(1 if dev.type == 'cpu' and net.img_size <= 64 else None):
-                walk = [(o.y[0].float().cpu(), o.z[0].float().cpu()) for o in net.walk(x)]
-        finally: net.train(was)
-        self.n_forward += 1
-        maps, logits = [y for y, _ in walk], [z for _, z in walk]
-        out = dict(maps=maps, logits=logits, probs=[F.softmax(z, 0) for z in logits],
-                   fused=fuse([z[None] for z in logits], self.rule)[0])
-        self._cache[index] = out
-        while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
-        return out
+# %% ../nbs/17_explorer.ipynb #33c8a231
+@patch
+def forward(self:GoodnessProbe,
+            index:int, # image index
+           )->dict:    # 'maps', 'logits' (one per layer), 'probs' (softmax of the logits), 'fused' (fused scores)
+    "Every layer's feature maps [C, H, W] and logits [K] for one image: one `ASGENet.walk`, cached."
+    self.check(index=index)
+    index = int(index)
+    if index in self._cache: self._cache.move_to_end(index); return self._cache[index]
+    x = net_input(self.images[index:index + 1], self.mean, self.std, self.input_norm)   # as the loaders make it
+    maps, logits = map(list, zip(*_walk_image(self.model, x)))
+    out = dict(maps=maps, logits=logits, probs=[F.softmax(z, 0) for z in logits],
+               fused=fuse([z[None] for z in logits], self.rule)[0])
+    self.n_forward += 1; self._cache[index] = out
+    while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
+    return out
 
-    def patches(self,
-                layer:int,         # layer index
-                alpha:float=None,  # partition scale; None: the model's own
-               )->int:
-        "P of `layer` at partition scale `alpha` (None: the model's own P)."
-        b = self.model.blocks[layer]
-        return b.p if alpha is None else num_patches(b.c, self.c_last, b.size, b.size, float(alpha))
+# %% ../nbs/17_explorer.ipynb #d14db3ca
+@patch
+def patches(self:GoodnessProbe,
+            layer:int,         # layer index
+            alpha:float=None,  # partition scale; None: the model's own
+           )->int:
+    "P of `layer` at partition scale `alpha` (None: the model's own P)."
+    b = self.model.blocks[layer]
+    return b.p if alpha is None else num_patches(b.c, self.c_last, b.size, b.size, float(alpha))
 
-    def view(self,
-             index:int,         # image
-             layer:int,         # layer (block) index
-             channel:int,       # channel of that layer
-             alpha:float=None,  # partition scale; None: the model's own
-            )->dict:            # everything the explorer draws
-        "The explorer's state for one choice of image, layer, channel and alpha."
-        self.check(index, layer, channel, alpha)
-        fw, b = self.forward(index), self.model.blocks[layer]
-        p = self.patches(layer, alpha)
-        g = spatial_goodness(fw['maps'][layer][None], p)[0].view(b.c, p, p)
-        same = p == b.p   # the projection takes exactly this goodness vector
-        a = "the model's own alpha" if alpha is None else f"alpha={alpha:g}"
-        note = None if same else (
-            f"No class scores at {a}: layer {layer}'s fixed projection was drawn for its own partition, P={b.p} "
-            f"(model alpha={self.model_alpha}), i.e. {b.c * b.p ** 2} goodness inputs; P={p} gives {b.c * p * p}. "
-            f"The predictions below use the model's own partition.")
-        preds = [int(z.argmax()) for z in fw['logits']]
-        return dict(index=int(index), label=None if self.labels is None else int(self.labels[index]),
-                    layer=int(layer), channel=int(channel), alpha=alpha, model_alpha=self.model_alpha,
-                    c=b.c, size=b.size, p=p, model_p=b.p, fmap=fw['maps'][layer][channel],
-                    goodness=g, heatmap=g[channel], heatmap_sum=g.sum(0),
-                    logits=fw['logits'][layer] if same else None, scores_note=note,
-                    layer_preds=preds, layer_conf=[float(pr.max()) for pr in fw['probs']],
-                    strategies=dict(fusion=int(fw['fused'].argmax()), best=preds[self.best], last=preds[-1]),
-                    best=self.best, best_given=self.best_given, rule=self.rule)
+@patch
+def view(self:GoodnessProbe,
+         index:int,         # image
+         layer:int,         # layer (block) index
+         channel:int,       # channel of that layer
+         alpha:float=None,  # partition scale; None: the model's own
+        )->dict:            # everything the explorer draws
+    "The explorer's state for one choice of image, layer, channel and alpha."
+    self.check(index, layer, channel, alpha)
+    fw, b, p = self.forward(index), self.model.blocks[layer], self.patches(layer, alpha)
+    g, same = _patch_stat(b, fw['maps'][layer], p), p == b.p   # at its own P, the layer's scores read exactly g
+    preds = [int(z.argmax()) for z in fw['logits']]
+    return dict(index=int(index), label=None if self.labels is None else int(self.labels[index]),
+                layer=int(layer), channel=int(channel), alpha=alpha, model_alpha=self.model_alpha,
+                c=b.c, size=b.size, p=p, model_p=b.p, fmap=fw['maps'][layer][channel],
+                goodness=g, heatmap=g[channel], heatmap_sum=g.sum(0),
+                logits=fw['logits'][layer] if same else None,
+                scores_note=None if same else _scores_note(self, layer, p, alpha),
+                layer_preds=preds, layer_conf=[float(pr.max()) for pr in fw['probs']],
+                strategies=dict(fusion=int(fw['fused'].argmax()), best=preds[self.best], last=preds[-1]),
+                best=self.best, best_given=self.best_given, rule=self.rule)
 
 # %% ../nbs/17_explorer.ipynb #0ff19259
+#| code-fold: true
 _OK, _BAD = '#1a7f37', '#c62828'
-
-def _grid_lines(n, p):
-    "Positions (in pixel-edge coordinates) of the inner patch boundaries of a side `n` cut into `p` adaptive bins"
-    b = patch_bounds(n, p)
-    return np.array(sorted(({s for s, _ in b} | {e for _, e in b}) - {0, n}), dtype=float) - .5
 
 def explorer_axes(fig:Figure,   # the figure to lay out
                   top:float=.9, # top of the panels, a fraction of the figure's height (lower: room for a title)
@@ -208,19 +230,26 @@ def explorer_axes(fig:Figure,   # the figure to lay out
     names = [['image', 'fmap', 'heatmap'], ['heatmap_sum', 'scores', 'preds']]
     return {names[r][c]: fig.add_subplot(gs[r, c]) for r in range(2) for c in range(3)}
 
-def _show_image(ax, img):
+def _grid_lines(n, p):
+    "Positions (in pixel-edge coordinates) of the inner patch boundaries of a side `n` cut into `p` adaptive bins"
+    b = patch_bounds(n, p)
+    return np.array(sorted(({s for s, _ in b} | {e for _, e in b}) - {0, n}), dtype=float) - .5
+
+def _show_image(ax, img, title):
+    "The input image: RGB as it is, one channel in grey"
     img = img.float() / 255 if img.dtype == torch.uint8 else img.float().clamp(0, 1)
     if img.shape[0] == 3: ax.imshow(img.permute(1, 2, 0).numpy(), interpolation='nearest')
     else: ax.imshow(img.mean(0).numpy(), cmap='gray', vmin=0, vmax=1, interpolation='nearest')
+    ax.set_title(title, fontsize=9)
 
 def _short(v):
     "A number in at most 5 characters: 0, 12.9, 0.175, 1e-03, 1234"
     return '0' if v == 0 else f"{v:.0f}" if v >= 100 else f"{v:.3g}" if v >= .01 else f"{v:.0e}"
 
 def _heatmap(ax, h, title, annotate):
-    h = h.numpy()
+    "A P×P heatmap, its values written in when P <= 4"
+    h = h.numpy(); p = h.shape[0]
     ax.imshow(h, cmap='viridis', vmin=0, vmax=max(float(h.max()), 1e-12), interpolation='nearest')
-    p = h.shape[0]
     if annotate and p <= 4:
         for i in range(p):
             for j in range(p):
@@ -229,6 +258,7 @@ def _heatmap(ax, h, title, annotate):
     ax.set_title(title, fontsize=9)
 
 def _draw_fmap(ax, s):
+    "One channel's feature map with the P×P patch grid over it"
     f = s['fmap'].numpy(); n = f.shape[0]
     ax.imshow(f, cmap='magma', interpolation='nearest')
     g = _grid_lines(n, s['p'])
@@ -238,6 +268,7 @@ def _draw_fmap(ax, s):
                  + ('' if s['p'] == s['model_p'] else f" (model: P = {s['model_p']})"), fontsize=9)
 
 def _draw_scores(ax, s, names, lab):
+    "The layer's class scores as bars (true class green, top score edged), or why there are none"
     if s['logits'] is None:
         ax.set_title(f"class scores of layer {s['layer']}", fontsize=9)
         ax.text(0, .95, textwrap.fill(s['scores_note'], 40), transform=ax.transAxes, va='top', fontsize=8, color=_BAD)
@@ -252,6 +283,7 @@ def _draw_scores(ax, s, names, lab):
                  + ('' if lab is None else ', green: true class'), fontsize=9)
 
 def _draw_preds(ax, s, names, lab):
+    "Every layer's and every strategy's prediction, right ones green and wrong ones red when the label is known"
     ax.set_title('predictions', fontsize=9)
     L, b = len(s['layer_preds']), s['best']
     rows = [(f"layer {l}", s['layer_preds'][l], f" ({s['layer_conf'][l]:.0%})", l == s['layer']) for l in range(L)]
@@ -267,10 +299,11 @@ def _draw_preds(ax, s, names, lab):
     ax.text(0, 1 - (len(rows) + .3) * dy, 'true label: ' + ('unknown' if lab is None else lab), transform=ax.transAxes,
             va='top', fontsize=8)
 
+# %% ../nbs/17_explorer.ipynb #17b20a3c
 # the state entries each panel depends on: a panel whose entries did not change need not be redrawn
 EXPLORER_PANEL_KEYS = dict(image=('index', 'label'), fmap=('index', 'layer', 'channel', 'p', 'model_p'),
-                  heatmap=('index', 'layer', 'channel', 'p'), heatmap_sum=('index', 'layer', 'p'),
-                  scores=('index', 'layer', 'p', 'alpha'), preds=('index', 'layer'))
+                           heatmap=('index', 'layer', 'channel', 'p'), heatmap_sum=('index', 'layer', 'p'),
+                           scores=('index', 'layer', 'p', 'alpha'), preds=('index', 'layer'))
 
 def draw_explorer(axes:dict,          # panels from `explorer_axes`
                   state:dict,         # from `GoodnessProbe.view`
@@ -284,12 +317,11 @@ def draw_explorer(axes:dict,          # panels from `explorer_axes`
     panels = set(axes if panels is None else panels)
     for k in panels: axes[k].cla(); axes[k].axis('off')
     lab = None if s['label'] is None else names[s['label']]
-    if 'image' in panels:
-        _show_image(axes['image'], image)
-        axes['image'].set_title(('input image' if s['index'] is None else f"image #{s['index']}")
-                                + ('' if lab is None else f"\ntrue label: {lab}"), fontsize=9)
-    if 'fmap' in panels: _draw_fmap(axes['fmap'], s)
     pp = f"{s['p']}×{s['p']} patches"
+    if 'image' in panels:
+        _show_image(axes['image'], image, ('input image' if s['index'] is None else f"image #{s['index']}")
+                    + ('' if lab is None else f"\ntrue label: {lab}"))
+    if 'fmap' in panels: _draw_fmap(axes['fmap'], s)
     if 'heatmap' in panels:
         _heatmap(axes['heatmap'], s['heatmap'], f"goodness of channel {s['channel']}\n{pp}", annotate)
     if 'heatmap_sum' in panels:
@@ -298,6 +330,7 @@ def draw_explorer(axes:dict,          # panels from `explorer_axes`
     if 'preds' in panels: _draw_preds(axes['preds'], s, names, lab)
     return axes
 
+# %% ../nbs/17_explorer.ipynb #66f4c87e
 def plot_explorer(model:torch.nn.Module,   # an `ASGENet`, fresh or trained
                   image,                   # one image [C, H, W] (uint8, or float 0-1)
                   layer:int=0,             # layer (block) index
@@ -321,146 +354,7 @@ def plot_explorer(model:torch.nn.Module,   # an `ASGENet`, fresh or trained
     fig.suptitle(f"{arch}: layer {layer}, channel {channel}, alpha {a}", fontsize=10)
     return fig
 
-# %% ../nbs/17_explorer.ipynb #e0c1fb1d
-class GoodnessExplorer(widgets.VBox):
-    "The goodness explorer widget (see `explore`)."
-    def __init__(self,
-                 probe:GoodnessProbe,     # the model, images and labels to explore
-                 index:int=0,             # first image shown
-                 layer:int=0,             # first layer shown
-                 channel:int=0,           # first channel shown
-                 alpha:float=None,        # first partition scale; None: the model's own (1 if unknown)
-                 figsize:tuple=(10, 5.4), # figure size in inches
-                 dpi:int=80,              # resolution of the rendered figure
-                ):
-        self.probe, self.dpi, self._busy, self._sig = probe, dpi, False, {}
-        alpha = float(alpha if alpha is not None else probe.model_alpha if probe.model_alpha is not None else 1.)
-        probe.check(index, layer, channel, alpha)
-        names, L = probe.class_names, probe.n_layers
-        if probe.labels is None: copts = [('all images (no labels)', -1)]
-        else:
-            counts = torch.bincount(probe.labels, minlength=len(names)).tolist()
-            copts = [(f"all classes ({len(probe)})", -1)]
-            copts += [(f"{names[k]} ({n})", k) for k, n in enumerate(counts) if n]
-        C, lazy = probe.model.blocks[layer].c, dict(continuous_update=False)   # redraw when a slider is let go
-        self.controls = {
-            'class': widgets.Dropdown(options=copts, value=-1, description='class', disabled=probe.labels is None),
-            'image': widgets.Dropdown(options=self._image_options(-1), value=int(index), description='image'),
-            'layer': widgets.IntSlider(value=layer, min=0, max=L - 1, description='layer', **lazy),
-            'channel': widgets.IntSlider(value=channel, min=0, max=C - 1, description='channel', **lazy),
-            'alpha': widgets.FloatSlider(value=alpha, min=0., max=max(4., 2 * alpha), step=.125, description='alpha',
-                                         readout_format='.3g', **lazy)}
-        for c in self.controls.values(): c.observe(self._changed, 'value')
-        self.fig = Figure(figsize=figsize)
-        self.axes = explorer_axes(self.fig)
-        self.views = dict(figure=widgets.Image(format='png'), info=widgets.HTML())
-        c = self.controls
-        super().__init__([widgets.HBox([c['class'], c['image']]), widgets.HBox([c['layer'], c['channel'], c['alpha']]),
-                          self.views['info'], self.views['figure']])
-        self.state = {}
-        self.refresh()
-
-    def _image_options(self, k):
-        names, lab = self.probe.class_names, self.probe.labels
-        idx = range(len(self.probe)) if k == -1 else (lab == k).nonzero().flatten().tolist()
-        return [(f"#{i}" + ('' if lab is None else f" {names[int(lab[i])]}"), i) for i in idx]
-
-    @contextmanager
-    def _hold(self):
-        "Change controls without a redraw per change"
-        busy, self._busy = self._busy, True
-        try: yield
-        finally: self._busy = busy
-
-    def _sync(self):
-        "Make the image choices follow the class filter and the channel range follow the layer"
-        c = self.controls
-        with self._hold():
-            opts, cur = self._image_options(c['class'].value), c['image'].value
-            if [v for _, v in c['image'].options] != [v for _, v in opts]:
-                c['image'].options = opts   # this selects the first option: keep the current image where it passes
-                if cur in [v for _, v in opts]: c['image'].value = cur
-            c['channel'].max = self.probe.model.blocks[c['layer'].value].c - 1
-
-    def _changed(self, change):
-        if self._busy: return
-        self._sync(); self.refresh()
-
-    def _class_index(self, klass):
-        "The class filter's value for a class index or name, or 'all' / -1; a ValueError names the valid choices"
-        names, c = self.probe.class_names, self.controls
-        if isinstance(klass, str) and klass != 'all':
-            if klass not in names: raise ValueError(f"unknown class {klass!r}; choose one of {names} or 'all'")
-            klass = names.index(klass)
-        klass = -1 if klass == 'all' else klass
-        if klass not in [v for _, v in c['class'].options]:
-            why = 'no labels were given' if self.probe.labels is None else 'no image of that class'
-            raise ValueError(f"class filter {klass!r} is not available: {why}")
-        return klass
-
-    def select(self,
-               image:int=None,    # image index (must pass the class filter)
-               layer:int=None,    # layer index
-               channel:int=None,  # channel index (of the new layer)
-               alpha:float=None,  # partition scale
-               klass=None,        # class filter: a class index or name, or 'all' / -1
-              ):
-        "Set several controls at once, with one redraw; a ValueError names the valid range of a bad choice."
-        c, names, blocks = self.controls, self.probe.class_names, self.probe.model.blocks
-        k = c['class'].value if klass is None else self._class_index(klass)
-        layer_ = c['layer'].value if layer is None else layer
-        channel_ = c['channel'].value if channel is None else channel
-        if layer is not None and channel is None:   # keep the channel where the new layer has it
-            channel_ = min(channel_, blocks[layer].c - 1) if _is_index(layer) and 0 <= layer < len(blocks) else 0
-        self.probe.check(image, layer_, channel_, alpha)
-        allowed = [v for _, v in self._image_options(k)]
-        if image is not None and image not in allowed:
-            raise ValueError(f"image {image} is not in the class filter {names[k]!r}; its images are "
-                             f"{allowed[:10]}{' ...' if len(allowed) > 10 else ''}")
-        if alpha is not None and alpha > c['alpha'].max: c['alpha'].max = float(alpha)
-        with self._hold():
-            c['class'].value = k
-            self._sync()
-            if image is not None: c['image'].value = int(image)
-            c['layer'].value = int(layer_)
-            c['channel'].max = blocks[layer_].c - 1
-            c['channel'].value = int(channel_)
-            if alpha is not None: c['alpha'].value = float(alpha)
-        self._sync(); self.refresh()
-        return self
-
-    def close(self):
-        "Close the widget with its controls, views and their layouts (they leave the notebook's saved widget state)."
-        def _close(w):   # no module globals here: `Widget.__del__` calls `close` at interpreter exit too
-            for ch in getattr(w, 'children', None) or (): _close(ch)
-            for a in ('layout', 'style'):
-                part = getattr(w, a, None)
-                if hasattr(part, 'close'): part.close()
-            if w is not self: w.close()
-        _close(self); super().close()
-
-    def refresh(self):
-        "Recompute the state from the controls and redraw."
-        t0 = time.perf_counter()
-        c = self.controls
-        st = self.probe.view(c['image'].value, c['layer'].value, c['channel'].value, c['alpha'].value)
-        t1 = time.perf_counter()
-        sig = {k: tuple(st[x] for x in ks) for k, ks in EXPLORER_PANEL_KEYS.items()}
-        draw_explorer(self.axes, st, self.probe.images[st['index']], self.probe.class_names,
-                      panels=[k for k in sig if sig[k] != self._sig.get(k)])
-        self._sig = sig
-        buf = io.BytesIO(); self.fig.savefig(buf, format='png', dpi=self.dpi)
-        self.views['figure'].value = buf.getvalue()
-        t2 = time.perf_counter()
-        st.update(compute_s=t1 - t0, draw_s=t2 - t1, update_s=t2 - t0)
-        p, mp = st['p'], st['model_p']
-        own = (" (the model's own partition)" if p == mp else
-               f" <b>(the model's layer has P = {mp}: no class scores)</b>")
-        self.views['info'].value = (f"layer {st['layer']}: P = {p} at alpha = {st['alpha']:g}{own}"
-                                    f" &nbsp;·&nbsp; updated in {1000 * st['update_s']:.0f} ms")
-        self.state = st
-        return self
-
+# %% ../nbs/17_explorer.ipynb #4b768717
 def explore(model:torch.nn.Module, # an `ASGENet`, fresh or trained (`load_model`)
             images,                # uint8 images [N, C, H, W] (or float in 0-1)
             labels=None,           # true labels [N], or None
@@ -474,7 +368,159 @@ def explore(model:torch.nn.Module, # an `ASGENet`, fresh or trained (`load_model
             layer:int=0,           # first layer shown
             channel:int=0,         # first channel shown
             dpi:int=80,            # resolution of the rendered figure
-           )->GoodnessExplorer:    # an `ipywidgets.VBox` with `.controls`, `.state`, `.views`, `.axes`, `.select`
+           ):                      # a `GoodnessExplorer` (an `ipywidgets.VBox`): `.controls`, `.state`, `.select`, ...
     "An interactive goodness explorer for a model and some images."
     probe = GoodnessProbe(model, images, labels, class_names, mean, std, best, rule)
     return GoodnessExplorer(probe, index, layer, channel, alpha, dpi=dpi)
+
+# %% ../nbs/17_explorer.ipynb #e0c1fb1d
+#| code-fold: true
+def _class_options(probe)->list:
+    "The class filter's (label, value) options: all images (-1), then each class that has images"
+    if probe.labels is None: return [('all images (no labels)', -1)]
+    counts = torch.bincount(probe.labels, minlength=len(probe.class_names)).tolist()
+    return [(f"all classes ({len(probe)})", -1)] + [(f"{probe.class_names[k]} ({n})", k)
+                                                    for k, n in enumerate(counts) if n]
+
+def _image_options(probe, k:int)->list:
+    "The image dropdown's (label, index) options under class filter `k` (-1: all)"
+    names, lab = probe.class_names, probe.labels
+    idx = range(len(probe)) if k == -1 else (lab == k).nonzero().flatten().tolist()
+    return [(f"#{i}" + ('' if lab is None else f" {names[int(lab[i])]}"), i) for i in idx]
+
+def _controls(probe, index:int, layer:int, channel:int, alpha:float)->dict:
+    "The explorer's controls by name: class and image dropdowns; layer, channel and alpha sliders"
+    lazy = dict(continuous_update=False)   # a slider redraws when it is let go, not at every step of a drag
+    return {
+        'class': widgets.Dropdown(options=_class_options(probe), value=-1, description='class',
+                                  disabled=probe.labels is None),
+        'image': widgets.Dropdown(options=_image_options(probe, -1), value=int(index), description='image'),
+        'layer': widgets.IntSlider(value=int(layer), min=0, max=probe.n_layers - 1, description='layer', **lazy),
+        'channel': widgets.IntSlider(value=int(channel), min=0, max=probe.model.blocks[layer].c - 1,
+                                     description='channel', **lazy),
+        'alpha': widgets.FloatSlider(value=alpha, min=0., max=max(4., 2 * alpha), step=.125, description='alpha',
+                                     readout_format='.3g', **lazy)}
+
+def _info_html(st:dict)->str:
+    "The line above the figure: P at this alpha, whether it is the model's own, the time of the update"
+    p, mp = st['p'], st['model_p']
+    own = " (the model's own partition)" if p == mp else f" <b>(the model's layer has P = {mp}: no class scores)</b>"
+    return (f"layer {st['layer']}: P = {p} at alpha = {st['alpha']:g}{own}"
+            f" &nbsp;·&nbsp; updated in {1000 * st['update_s']:.0f} ms")
+
+class GoodnessExplorer(widgets.VBox):
+    "The goodness explorer widget (see `explore`): controls, a line of text and the figure, redrawn from cached walks."
+    def __init__(self,
+                 probe:GoodnessProbe,     # the model, images and labels to explore
+                 index:int=0,             # first image shown
+                 layer:int=0,             # first layer shown
+                 channel:int=0,           # first channel shown
+                 alpha:float=None,        # first partition scale; None: the model's own (1 if unknown)
+                 figsize:tuple=(10, 5.4), # figure size in inches
+                 dpi:int=80,              # resolution of the rendered figure
+                ):
+        self.probe, self.dpi, self._busy, self._sig, self.state = probe, dpi, False, {}, {}
+        alpha = float(alpha if alpha is not None else probe.model_alpha if probe.model_alpha is not None else 1.)
+        probe.check(index, layer, channel, alpha)
+        self.controls = c = _controls(probe, index, layer, channel, alpha)
+        for w in c.values(): w.observe(self._changed, 'value')
+        self.fig = Figure(figsize=figsize)
+        self.axes = explorer_axes(self.fig)
+        self.views = dict(figure=widgets.Image(format='png'), info=widgets.HTML())
+        super().__init__([widgets.HBox([c['class'], c['image']]), widgets.HBox([c['layer'], c['channel'], c['alpha']]),
+                          self.views['info'], self.views['figure']])
+        self.refresh()
+
+    @contextmanager
+    def _hold(self):
+        "Change controls without a redraw per change"
+        busy, self._busy = self._busy, True
+        try: yield
+        finally: self._busy = busy
+
+    def _sync(self):
+        "Make the image choices follow the class filter and the channel range follow the layer"
+        c = self.controls
+        with self._hold():
+            opts, cur = _image_options(self.probe, c['class'].value), c['image'].value
+            if [v for _, v in c['image'].options] != [v for _, v in opts]:
+                c['image'].options = opts   # this selects the first option: keep the current image where it passes
+                if cur in [v for _, v in opts]: c['image'].value = cur
+            c['channel'].max = self.probe.model.blocks[c['layer'].value].c - 1
+
+    def _changed(self, change):
+        "A control moved: follow it with the others, then redraw"
+        if self._busy: return
+        self._sync(); self.refresh()
+
+    def refresh(self):
+        "Recompute the state from the controls and redraw the panels whose inputs changed."
+        t0, c = time.perf_counter(), self.controls
+        st = self.probe.view(c['image'].value, c['layer'].value, c['channel'].value, c['alpha'].value)
+        t1 = time.perf_counter()
+        sig = {k: tuple(st[x] for x in ks) for k, ks in EXPLORER_PANEL_KEYS.items()}
+        draw_explorer(self.axes, st, self.probe.images[st['index']], self.probe.class_names,
+                      panels=[k for k in sig if sig[k] != self._sig.get(k)])
+        buf = io.BytesIO(); self.fig.savefig(buf, format='png', dpi=self.dpi)
+        self._sig, self.views['figure'].value = sig, buf.getvalue()
+        t2 = time.perf_counter()
+        st.update(compute_s=t1 - t0, draw_s=t2 - t1, update_s=t2 - t0)
+        self.views['info'].value, self.state = _info_html(st), st
+        return self
+
+    def close(self):
+        "Close the widget with its controls, views and their layouts (they leave the notebook's saved widget state)."
+        def _close(w):   # no module globals here: `Widget.__del__` calls `close` at interpreter exit too
+            for ch in getattr(w, 'children', None) or (): _close(ch)
+            for a in ('layout', 'style'):
+                part = getattr(w, a, None)
+                if hasattr(part, 'close'): part.close()
+            if w is not self: w.close()
+        _close(self); super().close()
+
+# %% ../nbs/17_explorer.ipynb #c9b95fb4
+#| code-fold: true
+@patch
+def _class_index(self:GoodnessExplorer, klass):
+    "The class filter's value for a class index or name, or 'all' / -1; a ValueError names the valid choices"
+    names, c = self.probe.class_names, self.controls
+    if isinstance(klass, str) and klass != 'all':
+        if klass not in names: raise ValueError(f"unknown class {klass!r}; choose one of {names} or 'all'")
+        klass = names.index(klass)
+    klass = -1 if klass == 'all' else klass
+    if klass not in [v for _, v in c['class'].options]:
+        why = 'no labels were given' if self.probe.labels is None else 'no image of that class'
+        raise ValueError(f"class filter {klass!r} is not available: {why}")
+    return klass
+
+@patch
+def select(self:GoodnessExplorer,
+           image:int=None,    # image index (must pass the class filter)
+           layer:int=None,    # layer index
+           channel:int=None,  # channel index (of the new layer)
+           alpha:float=None,  # partition scale
+           klass=None,        # class filter: a class index or name, or 'all' / -1
+          ):
+    "Set several controls at once, with one redraw; a ValueError names the valid range of a bad choice."
+    c, names, blocks = self.controls, self.probe.class_names, self.probe.model.blocks
+    k = c['class'].value if klass is None else self._class_index(klass)
+    layer_ = c['layer'].value if layer is None else layer
+    channel_ = c['channel'].value if channel is None else channel
+    if layer is not None and channel is None:   # keep the channel where the new layer has it
+        channel_ = min(channel_, blocks[layer].c - 1) if _is_index(layer) and 0 <= layer < len(blocks) else 0
+    self.probe.check(image, layer_, channel_, alpha)
+    allowed = [v for _, v in _image_options(self.probe, k)]
+    if image is not None and image not in allowed:
+        raise ValueError(f"image {image} is not in the class filter {names[k]!r}; its images are "
+                         f"{allowed[:10]}{' ...' if len(allowed) > 10 else ''}")
+    if alpha is not None and alpha > c['alpha'].max: c['alpha'].max = float(alpha)
+    with self._hold():
+        c['class'].value = k
+        self._sync()
+        if image is not None: c['image'].value = int(image)
+        c['layer'].value = int(layer_)
+        c['channel'].max = blocks[layer_].c - 1
+        c['channel'].value = int(channel_)
+        if alpha is not None: c['alpha'].value = float(alpha)
+    self._sync(); self.refresh()
+    return self

@@ -18,12 +18,13 @@ STRATEGIES = ('fusion', 'best', 'last', 'heads')
 FUSION_RULES = ('logprob', 'prob', 'logit')
 
 def check_logits(logits:list):
+    "Refuse anything but a non-empty list of per-layer logits, all of one shape [B, K], naming the odd layer."
     if not isinstance(logits, (list, tuple)) or not logits:
         raise ValueError("expected a non-empty list of per-layer logits [B, K]")
-    shape = logits[0].shape
+    what = lambda z: tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
     for l, z in enumerate(logits):
-        if z.ndim != 2 or z.shape != shape:
-            raise ValueError(f"per-layer logits must all be [B, K] = {tuple(shape)}; layer {l} is {tuple(z.shape)}")
+        if not isinstance(z, Tensor) or z.ndim != 2 or z.shape != logits[0].shape:
+            raise ValueError(f"per-layer logits must all be [B, K] = {what(logits[0])}; layer {l} is {what(z)}")
 
 def check_rule(rule:str)->str:
     "The one check of a fusion rule's name."
@@ -46,15 +47,21 @@ def fuse(logits:list,      # per-layer logits, each [B, K]
 def layer_accuracies(logits:list, # per-layer logits, each [B, K]
                      y:Tensor,    # [B] labels
                     )->list:      # accuracy of each layer, in [0, 1]
+    "The fraction of `y` each layer's logits rank first."
     check_logits(logits)
     return [(z.argmax(1) == y).float().mean().item() for z in logits]
 
-def best_layer(val_logits:list, # per-layer logits on HELD-OUT training data (never the test set)
-               y_val:Tensor,    # labels of that data
-              )->int:           # index of the most accurate layer; ties go to the earliest
-    "The layer that `best` predicts with."
-    accs = layer_accuracies(val_logits, y_val)
-    return accs.index(max(accs))
+def best_layer(val:list,          # per layer, on HELD-OUT data (never the test set): accuracies, or logits [B, K]
+               y_val:Tensor=None, # the labels of that data, when `val` holds logits
+              )->int:             # index of the most accurate layer; ties go to the earliest
+    "The layer that `best` predicts with: the most accurate on held-out data, the earliest on ties."
+    if y_val is not None: val = layer_accuracies(val, y_val)
+    is_number = lambda a: isinstance(a, (int, float)) or (isinstance(a, Tensor) and a.ndim == 0)
+    if not isinstance(val, (list, tuple)) or not val or not all(map(is_number, val)):
+        raise ValueError("best_layer: expected per-layer accuracies (numbers), or per-layer logits [B, K] "
+                         "with y_val=<labels>")
+    accs = [float(a) for a in val]
+    return max(range(len(accs)), key=lambda l: (accs[l], -l))
 
 def predict(logits:list,           # per-layer logits, each [B, K]
             strategy:str='fusion', # 'fusion', 'best', 'last' or 'heads'
@@ -121,6 +128,7 @@ def block_costs(net:nn.Module, # an `ASGENet`
         for h in hooks: h.remove()
     return rows
 
+# %% ../nbs/06_prediction.ipynb #3ea5445c
 def strategy_costs(net:nn.Module,    # an `ASGENet`
                    best:int=None,    # the best layer; None = the middle block, for illustration
                    first_head:int=1, # the first block with a trained head (`LinearHeads`)
@@ -140,8 +148,6 @@ def strategy_costs(net:nn.Module,    # an `ASGENet`
             'heads': cost(L - 1, sum((r['c'] + 1) * K for r in rows[first_head:]), K)}   # trained; + their sum
 
 # %% ../nbs/06_prediction.ipynb #05s00002
-STRATEGIES = ('fusion', 'best', 'last', 'heads')
-
 def strategy_table(test_acc:dict,  # per-strategy test accuracy as `fit` records it (top-5 under 'top5', if recorded)
                    net:nn.Module,  # the trained `ASGENet`
                    best_layer:int, # the layer 'best' reads
@@ -155,7 +161,8 @@ def print_strategy_table(test_acc:dict, net:nn.Module, best_layer:int):
     "A run's test accuracy per layer (top-1, top-5), then `strategy_table` as text."
     t5 = test_acc.get('top5')
     for k, a in (('top-1', test_acc), ('top-5', t5)):
-        if a: print(f'test accuracy per layer, {k} (%): ' + '  '.join(f"{l}: {v:.2f}" for l, v in enumerate(a['layers'])))
+        if a: print(f'test accuracy per layer, {k} (%): '
+                    + '  '.join(f"{l}: {v:.2f}" for l, v in enumerate(a['layers'])))
     print(f"\n{'strategy':<18} {'top-1':>6} {'top-5':>6} {'conv params':>12} {'classifier':>11} {'MMACs':>9} "
           f"{'peak act.':>11}")
     for r in strategy_table(test_acc, net, best_layer):

@@ -44,7 +44,9 @@ class RandomProjection(nn.Module):
         if learned: self.weight, self.bias = nn.Parameter(w), nn.Parameter(b)   # trained by the block's own loss
         else: self.register_buffer('weight', w); self.register_buffer('bias', b)
 
-    def forward(self, g:Tensor)->Tensor: return F.linear(g, self.weight, self.bias)
+    def forward(self, g:Tensor)->Tensor:
+        "Class logits `W @ g + b`, [B, K], from goodness [B, C*P*P]"
+        return F.linear(g, self.weight, self.bias)
     def extra_repr(self):
         kind = 'learned' if isinstance(self.weight, nn.Parameter) else 'fixed'
         return f"n_in={self.weight.shape[1]}, n_classes={self.weight.shape[0]}, {kind}"
