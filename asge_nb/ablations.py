@@ -22,7 +22,7 @@ STUDIES = {   # questions that change more than one setting: ASGE against backpr
     'convergence': [('asge', {}), ('bp', dict(method='bp')), ('bp 3 epochs', dict(method='bp', epochs=3))],
 }
 
-# %% ../nbs/21_ablations.ipynb #b0b02ec9
+# %% ../nbs/21_ablations.ipynb #9d78221e
 import statistics
 
 N_TRAIN = dict(cifar10=4000)  # training images of a row that does not record them: bench/ablations.py's subsets
@@ -50,7 +50,7 @@ def commands(rows:list)->list:
     "The distinct commands that measured these runs, as each results row records them."
     return sorted({r['run']['command'] for r in rows if r.get('run')})
 
-# %% ../nbs/21_ablations.ipynb #30c6123a
+# %% ../nbs/21_ablations.ipynb #97af4bba
 #| code-fold: true
 import json, urllib.error, urllib.request
 from pathlib import Path
@@ -97,7 +97,7 @@ def results_source(url:str=RESULTS_URL,    # where the repository's results are 
             f"(git clone https://github.com/asge-nb/asge_nb), or save those files from {url or RESULTS_URL} "
             "next to the notebook")
 
-# %% ../nbs/21_ablations.ipynb #a31395d0
+# %% ../nbs/21_ablations.ipynb #70bc094b
 #| code-fold: true
 import matplotlib.pyplot as plt
 
@@ -144,8 +144,13 @@ def plot_part(summary:list,      # from `summarize`
     groups = part_groups(summary, part)
     names = plot_order(list(dict.fromkeys(r['variant'] for rs in groups.values() for r in rs)))
     fig, axs = plt.subplots(1, len(groups), figsize=(width, 1.3 + .45 * len(names)), squeeze=False, sharey=True)
-    for ax, rs in zip(axs[0], groups.values()): _accuracy_panel(ax, rs, names, chance)
-    first = next(iter(groups.values()))[0]['variant']   # the recipe's own setting
+    sizes = [size_label(rs[0]).split(', width') for rs in groups.values()]   # (dataset and images, the rest)
+    common = len({rest for _, rest in sizes}) == 1                             # the rest said once, above
+    for ax, rs, (data, rest) in zip(axs[0], groups.values(), sizes):
+        _accuracy_panel(ax, rs, names, chance)
+        ax.set_title(data.replace(', ', '\n', 1) if common else f"{data}\nwidth{rest}", fontsize=10)
+    if common: fig.suptitle('width' + sizes[0][1], fontsize=10)
+    first = next(iter(groups.values()))[0]['variant'] if part in ABLATIONS else None   # the recipe's own setting
     axs[0][0].set_yticks(range(len(names)), [n + ' (recipe)' if n == first else n for n in names], fontsize=10)
     by_label = {l: h for ax in axs[0] for h, l in zip(*ax.get_legend_handles_labels())}
     fig.legend(by_label.values(), by_label.keys(), loc='lower center', ncol=2, fontsize=9, frameon=False)
@@ -171,6 +176,5 @@ def _accuracy_panel(ax, rs:list, names:list, chance:float):
         if m >= chance + 5: ax.errorbar(m, y, xerr=sd or 0, capsize=3, ms=6, ls='none', label=label, **style)
         else: ax.annotate(f"◀ {m:.1f} (chance {chance:g})", (lo - pad, y), xytext=(3, 0), textcoords='offset points',
                           va='center', fontsize=9, color=style['color'])
-    ax.set_title(size_label(rs[0]).replace(', width', '\nwidth'), fontsize=10)
     ax.set_xlabel('test accuracy (%)', fontsize=10); ax.tick_params(labelsize=10); ax.grid(axis='x', alpha=.3)
     ax.set_ylim(len(names) - .5, -.5)

@@ -56,7 +56,7 @@ def check_images(model:torch.nn.Module, # an `ASGENet`
         raise ValueError(f"images must be uint8 or float, got {images.dtype}")
     return images.detach().cpu()
 
-# %% ../nbs/17_explorer.ipynb #de80d1f3
+# %% ../nbs/17_explorer.ipynb #e0a17c61
 #| code-fold: true
 @contextmanager
 def _threads(n):
@@ -115,7 +115,7 @@ def _walk_image(net, x)->list:
             return [(o.y[0].float().cpu(), o.z[0].float().cpu()) for o in net.walk(x.to(dev))]
     finally: net.train(was)
 
-# %% ../nbs/17_explorer.ipynb #55ba6931
+# %% ../nbs/17_explorer.ipynb #1b90e7c4
 #| code-fold: true
 class GoodnessProbe:
     "An ASGE network's walk for each image (cached), and the goodness views derived from it."
@@ -168,7 +168,7 @@ class GoodnessProbe:
         if alpha is not None and not (_is_number(alpha) and math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
 
-# %% ../nbs/17_explorer.ipynb #33c8a231
+# %% ../nbs/17_explorer.ipynb #677b5b6d
 @patch
 def forward(self:GoodnessProbe,
             index:int, # image index
@@ -185,7 +185,7 @@ def forward(self:GoodnessProbe,
     while len(self._cache) > self.cache_size: self._cache.popitem(last=False)
     return out
 
-# %% ../nbs/17_explorer.ipynb #d14db3ca
+# %% ../nbs/17_explorer.ipynb #2e841ad0
 @patch
 def patches(self:GoodnessProbe,
             layer:int,         # layer index
@@ -299,7 +299,7 @@ def _draw_preds(ax, s, names, lab):
     ax.text(0, 1 - (len(rows) + .3) * dy, 'true label: ' + ('unknown' if lab is None else lab), transform=ax.transAxes,
             va='top', fontsize=8)
 
-# %% ../nbs/17_explorer.ipynb #17b20a3c
+# %% ../nbs/17_explorer.ipynb #ca8dd1d7
 # the state entries each panel depends on: a panel whose entries did not change need not be redrawn
 EXPLORER_PANEL_KEYS = dict(image=('index', 'label'), fmap=('index', 'layer', 'channel', 'p', 'model_p'),
                            heatmap=('index', 'layer', 'channel', 'p'), heatmap_sum=('index', 'layer', 'p'),
@@ -330,7 +330,7 @@ def draw_explorer(axes:dict,          # panels from `explorer_axes`
     if 'preds' in panels: _draw_preds(axes['preds'], s, names, lab)
     return axes
 
-# %% ../nbs/17_explorer.ipynb #66f4c87e
+# %% ../nbs/17_explorer.ipynb #ed941c23
 def plot_explorer(model:torch.nn.Module,   # an `ASGENet`, fresh or trained
                   image,                   # one image [C, H, W] (uint8, or float 0-1)
                   layer:int=0,             # layer (block) index
@@ -354,7 +354,7 @@ def plot_explorer(model:torch.nn.Module,   # an `ASGENet`, fresh or trained
     fig.suptitle(f"{arch}: layer {layer}, channel {channel}, alpha {a}", fontsize=10)
     return fig
 
-# %% ../nbs/17_explorer.ipynb #4b768717
+# %% ../nbs/17_explorer.ipynb #6ad14bee
 def explore(model:torch.nn.Module, # an `ASGENet`, fresh or trained (`load_model`)
             images,                # uint8 images [N, C, H, W] (or float in 0-1)
             labels=None,           # true labels [N], or None
@@ -478,7 +478,7 @@ class GoodnessExplorer(widgets.VBox):
             if w is not self: w.close()
         _close(self); super().close()
 
-# %% ../nbs/17_explorer.ipynb #c9b95fb4
+# %% ../nbs/17_explorer.ipynb #eecf773a
 #| code-fold: true
 @patch
 def _class_index(self:GoodnessExplorer, klass):

@@ -17,10 +17,10 @@ import torchvision
 from torchvision import transforms as T
 from fastcore.basics import AttrDict
 from PIL import Image
-from .data import (JITTER, GREY_P, RRC_MIN_SIZE, DataError, DataNotFound, DataDamaged, Data, EpochLoader,
-                          check_dataset, check_augment, check_data_args, default_augment, data_root, channel_stats,
-                          split_train_val, choose_stats, choose_augment, assemble_data, memory_data, builtin_data,
-                          _subset)
+from .data import (RRC_MIN_SIZE, DataError, DataNotFound, DataDamaged, check_dataset, check_augment,
+                          check_data_args, default_augment, data_root, channel_stats, split_train_val, seeded_subset)
+from .loaders import (JITTER, GREY_P, Data, EpochLoader, choose_stats, choose_augment, assemble_data,
+                             memory_data, builtin_data)
 
 # %% ../nbs/08_images.ipynb #3ff580ca
 IMAGE_EXTENSIONS = torchvision.datasets.folder.IMG_EXTENSIONS
@@ -224,7 +224,7 @@ def _tree_files(path, test_frac, seed, n_train):
         tfiles, tlabels, files, labels = [files[i] for i in held], labels[held], [files[i] for i in rest], labels[rest]
         notes.append(f"test set: no val/ folder, so {len(held)} images of train/ ({test_frac:.0%}, seed {seed}) "
                      f"held out")
-    if (keep := _subset(len(files), n_train, seed)) is not None:
+    if (keep := seeded_subset(len(files), n_train, seed)) is not None:
         files, labels = [files[i] for i in keep], labels[keep]
         notes.append(f"n_train: a seeded subset of {len(files)} kept")
     return files, labels, tfiles, tlabels, list(cidx), notes
@@ -298,7 +298,7 @@ def _streamed(t, o):
                        f"(FolderLoader)"]
     evaltf, traintf = (imagefolder_transforms(t.img_size, train, t.augment) for train in (False, True))
     sub = lambda idx, tf: t.make([t.files[i] for i in idx], t.labels[idx], transform=tf)
-    sample = _subset(len(t.files), STATS_IMAGES, o.seed)
+    sample = seeded_subset(len(t.files), STATS_IMAGES, o.seed)
     sample = torch.arange(len(t.files)) if sample is None else sample
     def sampled():
         x = decode_images(sub(sample, evaltf), o.workers)[0]

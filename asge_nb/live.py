@@ -77,7 +77,7 @@ def plot_training(history:list,            # a `fit` history (or `metrics['histo
     import matplotlib.pyplot as plt
     return draw_training(plt.figure(figsize=figsize), history, losses, title, final=True)
 
-# %% ../nbs/18_live.ipynb #bf5c15ac
+# %% ../nbs/18_live.ipynb #e06e8203
 def layer_summary(history:list,     # a `fit` history: one record per epoch
                   losses:list=None, # per-batch losses (`LiveView.losses`); None: each epoch's mean loss
                   beta:float=0.9,   # loss smoothing (EMA), as in the plots
@@ -116,7 +116,7 @@ class LiveView:
         self.title = f"{c.get('method', 'asge')} {c.get('arch', '')} on {c.get('dataset', '')}".strip()
         self.handle = self._open()
 
-# %% ../nbs/18_live.ipynb #b123532d
+# %% ../nbs/18_live.ipynb #ebbb54a2
 @patch
 def after_batch(self:LiveView,
                 info:dict, # `fit`'s event: epoch, step, n_steps, losses (one per layer)
@@ -148,7 +148,7 @@ def figure(self:LiveView,
     fig = fig if fig is not None else Figure(figsize=self.figsize)
     return draw_training(fig, self.history, self.losses, self.title, self.beta, self.max_points, self.done)
 
-# %% ../nbs/18_live.ipynb #d989bb09
+# %% ../nbs/18_live.ipynb #4c1f2bb0
 #| code-fold: true
 def _can_display()->bool:
     "True inside an IPython kernel (notebook) or an IPython-like capturing shell; False in plain Python or a terminal."

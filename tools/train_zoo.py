@@ -24,7 +24,7 @@ RECIPE = 'asge_nb'
 
 # name -> the size settings given to `fit`; everything else is the recipe's default
 ZOO = {
-    'mnist':         dict(dataset='mnist', width=0.125, epochs=3),
+    'mnist':         dict(dataset='mnist', width=0.125, epochs=4),
     'fashion_mnist': dict(dataset='fashion_mnist', width=0.125, epochs=5),
     'cifar10':       dict(dataset='cifar10', width=0.125, epochs=8),
 }
