@@ -41,12 +41,14 @@ class ModelOptions:
         "The options that differ from their defaults."
         return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) != f.default}
 
+# %% ../nbs/05_model.ipynb #a5e00004
 def as_options(opts=None, # a `ModelOptions`, a dict of its fields (a stored config), or None (the defaults)
               )->ModelOptions:
     "`opts` as a `ModelOptions`, naming any unknown field."
     if opts is None or isinstance(opts, ModelOptions): return opts or ModelOptions()
     if unknown := set(opts) - {f.name for f in fields(ModelOptions)}:
-        raise ValueError(f"unknown model options {sorted(unknown)}; choose from {[f.name for f in fields(ModelOptions)]}")
+        names = [f.name for f in fields(ModelOptions)]
+        raise ValueError(f"unknown model options {sorted(unknown)}; choose from {names}")
     return ModelOptions(**opts)
 
 def check_options(arch:str, o:ModelOptions):
@@ -98,6 +100,7 @@ class BlockOut(NamedTuple):
     z: Tensor  # its logits, W g + b
     h: Tensor  # its output after `transition`: the next block's input
 
+# %% ../nbs/05_model.ipynb #a5e00006
 class ASGENet(nn.Module):
     "A stack of `ASGEBlock`s; `net(x)` returns each block's logits, every block fed a detached input."
     def __init__(self,
@@ -116,6 +119,7 @@ class ASGENet(nn.Module):
     def n_classes(self)->int: return self.blocks[0].n_classes
 
     def check_input(self, x:Tensor):
+        "Refuse an input of the wrong shape, naming the shape this network expects."
         want = (self.in_chans, self.img_size, self.img_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != want:
             arch = self.config.get('arch', 'network')
@@ -281,7 +285,7 @@ class CwCBlock(nn.Module):
 CWC_PLAN = [(2, False, False), (8, True, True), (24, False, False), (48, True, True)]  # per class; grouped; pool after
 
 def cwc_network(plan:list,   # [(channels, conv groups, pool after)] per block
-                config:dict, # the arguments that rebuild it: arch, n_classes, in_chans, img_size, width, pool, norm, init
+                config:dict, # what rebuilds it: arch, n_classes, in_chans, img_size, width, pool, norm, init
                )->ASGENet:
     "An `ASGENet` of `CwCBlock`s (3x3 convs) from a plan, after the checks every network gets."
     c = config; check_args(c['arch'], c['n_classes'], c['in_chans'], c['img_size'], c['width'], 4)

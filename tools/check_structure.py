@@ -8,8 +8,8 @@
    before its own (lower number), at the top of the file or inside a function alike. No cycle can then exist.
 2. Sizes: no module over 500 lines (nbdev's generated `_modidx.py` aside), no function over 60 lines (package and
    bench/), no code cell over 40 lines shown unfolded in the docs (a cell is folded by `#| code-fold: true`, or not
-   shown at all by `#| hide` / `#| echo: false`), no line over 120 characters in the package (generated `__all__`
-   lines aside) or in a notebook's code.
+   shown at all by `#| hide` / `#| echo: false`), no line over 120 characters in the package (the generated module docstring and
+   `__all__` aside) or in a notebook's code.
 3. Every public function, class and public method of the package has a docstring (the docs show it).
 """
 import ast, json, re, sys
@@ -68,9 +68,9 @@ def check_python(py:Path, problems:list, docs:bool):
             if n > MAX_FUNC: problems.append(f"{name}:{node.lineno} {node.name}: {n} lines (> {MAX_FUNC})")
     if not docs: return
     in_all = False
-    for i, l in enumerate(lines, 1):
+    for i, l in enumerate(lines, 1):   # nbdev generates line 1 (the page's subtitle) and `__all__`
         in_all = l.startswith('__all__') or (in_all and l.startswith(' '))
-        if len(l) > MAX_LINE and not in_all: problems.append(f"{name}:{i}: line of {len(l)} characters")
+        if len(l) > MAX_LINE and not in_all and i > 1: problems.append(f"{name}:{i}: line of {len(l)} characters")
     public = lambda n: (not n.startswith('_') or n == '__call__') and n != 'extra_repr'
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and public(node.name):
