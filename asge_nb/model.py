@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+from fastcore.basics import patch
 from .partition import num_patches
 from .goodness import relu_goodness
 from .projection import RandomProjection, resolve_n_var
@@ -118,13 +119,6 @@ class ASGENet(nn.Module):
     @property
     def n_classes(self)->int: return self.blocks[0].n_classes
 
-    def check_input(self, x:Tensor):
-        "Refuse an input of the wrong shape, naming the shape this network expects."
-        want = (self.in_chans, self.img_size, self.img_size)
-        if x.ndim != 4 or tuple(x.shape[1:]) != want:
-            arch = self.config.get('arch', 'network')
-            raise ValueError(f"{arch} expects input [B, {want[0]}, {want[1]}, {want[2]}], got {tuple(x.shape)}")
-
     def walk(self, x:Tensor, detach:bool=True):
         "Yield each block's `BlockOut(x, y, z, h)`: its input, feature maps, logits and output, in order."
         self.check_input(x)
@@ -139,11 +133,21 @@ class ASGENet(nn.Module):
         "Per-block logits; with `detach` no gradient crosses a block boundary."
         return [o.z for o in self.walk(x, detach)]
 
-    def features(self, x:Tensor)->Tensor:
-        "The last block's output after its transition, end to end (the backprop baseline's trunk; no goodness)."
-        self.check_input(x)
-        for b in self.blocks: x = b.transition(F.relu(b.body(x)))
-        return x
+# %% ../nbs/05_model.ipynb #a5e00007
+@patch
+def check_input(self:ASGENet, x:Tensor):
+    "Refuse an input of the wrong shape, naming the shape this network expects."
+    want = (self.in_chans, self.img_size, self.img_size)
+    if x.ndim != 4 or tuple(x.shape[1:]) != want:
+        arch = self.config.get('arch', 'network')
+        raise ValueError(f"{arch} expects input [B, {want[0]}, {want[1]}, {want[2]}], got {tuple(x.shape)}")
+
+@patch
+def features(self:ASGENet, x:Tensor)->Tensor:
+    "The last block's output after its transition, end to end (the backprop baseline's trunk; no goodness)."
+    self.check_input(x)
+    for b in self.blocks: x = b.transition(F.relu(b.body(x)))
+    return x
 
 # %% ../nbs/05_model.ipynb #66e1efd2
 def scale(c:int, width:float)->int:
