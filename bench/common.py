@@ -297,7 +297,7 @@ def add_bench_args(p, what:str):
 
 def bench_setup(args, what:str)->tuple:
     "The device, its kind ('cpu'/'cuda') and the output path (checked: not damaged) from the parsed flags."
-    from asge_nb.train import resolve_device
+    from asge_nb.config import resolve_device
     if args.threads: torch.set_num_threads(args.threads)
     try: dev = resolve_device(args.device)
     except ValueError as e: raise SystemExit(f"{what}: error: {e}")

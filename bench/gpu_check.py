@@ -101,7 +101,8 @@ def train_runs(sz:dict, root:str, device:str, work:Path, amps:list, compiles:lis
 
 def resume_check(sz:dict, root:str, device:str, work:Path, amp:str)->dict:
     "Train 2 epochs straight, and 1 epoch + stop + resume: the final weights must be identical."
-    from asge_nb.train import fit, load_checkpoint, Interrupted
+    from asge_nb.train import fit, Interrupted
+    from asge_nb.checkpoint import load_checkpoint
     kw = dict(data=root, download=False, width=sz['width'], epochs=2, bs=sz['bs'], lr=sz['lr'], n_train=sz['n_train'],
               device=device, amp=amp, progress=False)
     fit('cifar10', out=str(work / 'straight'), **kw)

@@ -17,9 +17,8 @@ from bench.common import RESULTS, results_file, save_results
 
 def worker(a):
     "Under torchrun: train epoch 1 (warm-up), time epoch 2; rank 0 prints a JSON line."
-    from asge_nb.parallel import init_distributed, stage_groups, close_distributed
-    from asge_nb.train import (fit_config, build_run, epoch_stats, stats_totals, train_epoch, pipeline_epoch, sync_run,
-                               stage_steps)
+    from asge_nb.parallel import init_distributed, stage_groups, close_distributed, sync_run
+    from asge_nb.train import fit_config, build_run, epoch_stats, stats_totals, train_epoch, pipeline_epoch, stage_steps
     rank, world = init_distributed(a.device)
     cfg = fit_config(dataset=a.dataset, data=a.data, width=a.width, bs=a.bs, n_train=a.n_train, epochs=2, arch=a.arch,
                      device=a.device, placement=a.placement, val_frac=0., out=tempfile.mkdtemp())
