@@ -20,7 +20,8 @@ from .model import as_options
 from .partition import num_patches
 from .goodness import spatial_goodness, patch_bounds
 from .predict import fuse, check_rule
-from .data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, check_dataset, check_norm, net_input
+from .data import DATASETS, IMAGENET_MEAN, IMAGENET_STD, check_dataset, check_norm
+from .loaders import net_input
 
 # %% ../nbs/17_explorer.ipynb #761876d7
 def input_stats(model:torch.nn.Module, # an `ASGENet`
