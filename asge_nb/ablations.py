@@ -22,7 +22,7 @@ STUDIES = {   # questions that change more than one setting: ASGE against backpr
     'convergence': [('asge', {}), ('bp', dict(method='bp')), ('bp 3 epochs', dict(method='bp', epochs=3))],
 }
 
-# %% ../nbs/21_ablations.ipynb #9d78221e
+# %% ../nbs/21_ablations.ipynb #3d52d23e
 import statistics
 
 N_TRAIN = dict(cifar10=4000)  # training images of a row that does not record them: bench/ablations.py's subsets
@@ -50,14 +50,14 @@ def commands(rows:list)->list:
     "The distinct commands that measured these runs, as each results row records them."
     return sorted({r['run']['command'] for r in rows if r.get('run')})
 
-# %% ../nbs/21_ablations.ipynb #97af4bba
+# %% ../nbs/21_ablations.ipynb #d8b434ce
 #| code-fold: true
 import json, urllib.error, urllib.request
 from pathlib import Path
 
 RESULTS_URL = 'https://raw.githubusercontent.com/asge-nb/asge_nb/main/bench/results/'  # the repository's, online
 RESULTS_DIRS = ('../bench/results', 'bench/results')  # a clone's results folder, seen from its nbs/ or its root
-_downloads, _offline = {}, set()  # files fetched in this session; addresses found unreachable
+_downloads, _offline = {}, set()  # files fetched by this process; addresses found unreachable
 
 def results_dir()->Path: # the folder, or None outside a clone of the repository
     "The repository's `bench/results` folder as seen from the working folder, or None outside a clone."
@@ -66,7 +66,7 @@ def results_dir()->Path: # the folder, or None outside a clone of the repository
 def download_json(url:str,         # the file's address
                   timeout:float=5, # seconds to wait for an answer
                  )->dict:          # the parsed JSON, or None (no such file, no network, not JSON)
-    "A JSON file from the web, fetched once per session; an address found unreachable is not asked again."
+    "A JSON file from the web, fetched once per process; an address found unreachable is not asked again."
     base = url.rsplit('/', 1)[0]
     if url not in _downloads and base not in _offline:
         try:
@@ -97,7 +97,7 @@ def results_source(url:str=RESULTS_URL,    # where the repository's results are 
             f"(git clone https://github.com/asge-nb/asge_nb), or save those files from {url or RESULTS_URL} "
             "next to the notebook")
 
-# %% ../nbs/21_ablations.ipynb #70bc094b
+# %% ../nbs/21_ablations.ipynb #b33de39c
 #| code-fold: true
 import matplotlib.pyplot as plt
 

@@ -158,7 +158,7 @@ def _check_split(name, x, y, xfile, yfile):
         raise _damaged(yfile, f"labels {int(y.min())}..{int(y.max())}, {name}'s classes are 0..{info.n_classes - 1}")
     return x, y
 
-# %% ../nbs/07_data.ipynb #9d08a80e
+# %% ../nbs/07_data.ipynb #edb5f736
 #| code-fold: true
 DOWNLOAD_TIMEOUT = 3.    # seconds to reach a download server; past them the machine counts as offline
 _TORCHVISION = {**_MNIST_DIRS, 'cifar10': 'CIFAR10', 'cifar100': 'CIFAR100'}   # torchvision's dataset classes
@@ -215,6 +215,7 @@ def _cifar_arrays(name, root, train, download):
         why = _download(name, root)
         if (xy := _read_cifar(folders[0], name, train)) is not None: return xy
     raise _not_found(name, train, folders, root, why=why)
+
 def load_arrays(name:str,           # a key of `DATASETS`
                 root:str=None,      # data folder, see `data_root`
                 train:bool=True,    # training split, else test split
@@ -360,7 +361,7 @@ def default_augment(img_size:int, # side of the images the network sees
     "The default augmentation of an image tree, by image side."
     return 'rrc' if img_size >= RRC_MIN_SIZE else 'crop-flip'
 
-# %% ../nbs/07_data.ipynb #69caec79
+# %% ../nbs/07_data.ipynb #8b811161
 INPUT_NORMS = ('dataset', 'rms')
 
 def check_input_norm(input_norm:str, # 'dataset' or 'rms' (any case)

@@ -17,10 +17,11 @@ import torchvision
 from torchvision import transforms as T
 from fastcore.basics import AttrDict
 from PIL import Image
-from .data import (RRC_MIN_SIZE, DataError, DataNotFound, DataDamaged, check_dataset, check_augment,
-                          check_data_args, default_augment, data_root, channel_stats, split_train_val, seeded_subset)
-from .loaders import (JITTER, GREY_P, Data, EpochLoader, choose_stats, choose_augment, assemble_data,
-                             memory_data, builtin_data)
+from .data import (
+    RRC_MIN_SIZE, DataError, DataNotFound, DataDamaged, check_dataset, check_augment, check_data_args, default_augment,
+    data_root, channel_stats, split_train_val, seeded_subset)
+from .loaders import (
+    JITTER, GREY_P, Data, EpochLoader, choose_stats, choose_augment, assemble_data, memory_data, builtin_data)
 
 # %% ../nbs/08_images.ipynb #3ff580ca
 IMAGE_EXTENSIONS = torchvision.datasets.folder.IMG_EXTENSIONS

@@ -7,13 +7,14 @@ __all__ = ['JITTER', 'GREY_P', 'RMS_EPS', 'augment_crop_flip', 'augment_resized_
            'rms_normalize', 'net_input', 'rank_slice', 'batch_share', 'n_batches', 'EpochLoader', 'DeviceLoader',
            'Data', 'choose_stats', 'choose_augment', 'assemble_data', 'memory_data', 'builtin_data']
 
-# %% ../nbs/07b_loaders.ipynb #cd6836e2
+# %% ../nbs/07b_loaders.ipynb #6e0814d2
 import math
 from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
-from .data import (DATASETS, check_dataset, check_in_chans, check_augment, check_input_norm, check_norm,
-                          check_data_args, load_arrays, channel_stats, split_train_val, seeded_subset)
+from .data import (
+    DATASETS, check_dataset, check_in_chans, check_augment, check_input_norm, check_norm, check_data_args, load_arrays,
+    channel_stats, split_train_val, seeded_subset)
 
 # %% ../nbs/07b_loaders.ipynb #4132745c
 def _crop_flip(x, oy, ox, flip, pad):
@@ -310,7 +311,7 @@ def assemble_data(n:int,          # training items, before the validation split
 
 def memory_data(x, y,            # training images uint8 [N,C,H,W] and labels [N]
                 xt, yt,          # test images and labels
-                val_frac=0.1, seed=0, bs=128, device='cpu', channels_last=False, # see `get_data`
+                val_frac=0.1, seed=0, bs=128, device='cpu', channels_last=False, # see `builtin_data`
                 **facts,         # classes, name, augment, mean, std, input_norm, notes
                )->Data:
     "`Data` of `DeviceLoader`s over arrays: (x, y) split into training and validation, (xt, yt) the test set."
