@@ -26,7 +26,7 @@ RECIPE = 'asge_nb'
 ZOO = {
     'mnist':         dict(dataset='mnist', width=0.125, epochs=4),
     'fashion_mnist': dict(dataset='fashion_mnist', width=0.125, epochs=5),
-    'cifar10':       dict(dataset='cifar10', width=0.125, epochs=6),
+    'cifar10':       dict(dataset='cifar10', width=0.125, epochs=8),
 }
 
 def git(*args)->str:
