@@ -5,10 +5,12 @@
     ASGE_DATA=/path/to/data python tools/train_zoo.py --only mnist       # one (or a few); the others' entries stay
 
 Each network is `fit(dataset, width=..., epochs=...)`, every other setting the recipe's default, on `--threads` CPU
-threads (default 1: on a machine shared with other work, two threads that wait for each other ran 6-10x slower). What ships is a model-only file `asge_nb/zoo/<name>.pt` (the checkpoint format `load_model` reads:
-format, model_config, model, config, data; weights stored as float16, no optimizer state) and its entry in
-`asge_nb/zoo/zoo.json`: test accuracy of each strategy as `fit` measured it, the best layer, the command, the commit,
-the date, the hardware, torch's version, the file's size and sha256.
+threads (default 1: on a machine shared with other work, two threads that wait for each other ran 6-10x slower).
+What ships is a model-only file `asge_nb/zoo/<name>.pt` (the checkpoint format `load_model` reads: format,
+model_config, model, config, data; weights stored as float16, no optimizer state) and its entry in
+`asge_nb/zoo/zoo.json`: test accuracy of each strategy as `fit` measured it, the best layer, the command, the commit
+(taken when training starts; `dirty` when tracked files differ from it), the date, the hardware, torch's version, the
+file's size and sha256. `fit`'s own output (the full checkpoint, metrics.json, history.png) stays in runs/zoo/<name>.
 """
 import argparse, hashlib, json, os, platform, shlex, shutil, subprocess, sys, time
 from pathlib import Path
@@ -67,6 +69,7 @@ def train_one(name:str)->dict:
     "Train network `name` with `fit`, write `<name>.pt`, return its entry of zoo.json."
     spec, out = ZOO[name], ROOT / 'runs' / 'zoo' / name
     if out.exists(): shutil.rmtree(out)   # a fresh run, never a resumed one
+    commit, dirty = git('rev-parse', 'HEAD'), bool(git('status', '--porcelain', '-uno'))   # the code that trains
     t0 = time.time()
     m = fit(**spec, recipe=RECIPE, out=str(out.relative_to(ROOT)))
     train_s = round(time.time() - t0, 1)
@@ -78,9 +81,9 @@ def train_one(name:str)->dict:
                 test_acc=dict(fusion=acc['fusion'], best=acc['best'], last=acc['last']),
                 best_layer=m['best_layer'], layers=acc['layers'], fusion_rule=m['config']['fusion'],
                 params=sum(v.numel() for v in load_checkpoint(path)['model'].values()),
-                train_s=train_s, command=command_line(), commit=git('rev-parse', 'HEAD'),
-                dirty=bool(git('status', '--porcelain', '-uno')), date=time.strftime('%Y-%m-%d %H:%M:%S UTC',
-                time.gmtime()), hardware=dict(cpu=cpu_name(), cores=os.cpu_count(), threads=torch.get_num_threads()),
+                train_s=train_s, command=command_line(), commit=commit, dirty=dirty,
+                date=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
+                hardware=dict(cpu=cpu_name(), cores=os.cpu_count(), threads=torch.get_num_threads()),
                 torch=torch.__version__, python=platform.python_version(),
                 bytes=path.stat().st_size, sha256=sha256(path))
 
@@ -116,6 +119,7 @@ def main(argv:list=None):
         print(f"train_zoo: {name}: test {entry['test_acc']} (best layer {entry['best_layer']}), "
               f"{entry['bytes']} bytes, {entry['train_s']} s", flush=True)
     total = zoo_bytes()
-    print(f"train_zoo: the zoo holds {total} bytes" + (f"; over the budget of {MAX_BYTES}" if total > MAX_BYTES else ''))
+    over = f", over the budget of {MAX_BYTES}" if total > MAX_BYTES else ''
+    print(f"train_zoo: the zoo holds {total} bytes{over}")
 
 if __name__ == '__main__': main()

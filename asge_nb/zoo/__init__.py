@@ -1,0 +1,1 @@
+"""Trained networks that ship with the package: one model-only checkpoint per network, listed in zoo.json (written by tools/train_zoo.py)."""
