@@ -85,7 +85,7 @@ def train_one(name:str)->dict:
                 date=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
                 hardware=dict(cpu=cpu_name(), cores=os.cpu_count(), threads=torch.get_num_threads()),
                 torch=torch.__version__, python=platform.python_version(),
-                bytes=path.stat().st_size, sha256=sha256(path))
+                bytes=path.stat().st_size, sha256=sha256(path), history=m['history'])   # the run's epochs, for the live view
 
 def read_index()->dict:
     "zoo.json's entries by name ({} before the first run)."
