@@ -118,7 +118,7 @@ def plot_history(history:list,   # the `history` of `fit` (or of a metrics.json)
                 label=f"{name}: {last[s]:.1f}", **style)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel('epoch'); ax.set_ylabel('test accuracy (%)'); ax.grid(alpha=.3)
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=9, ncol=2)
     if title: ax.set_title(title, fontsize=10)
     return ax
 
