@@ -24,7 +24,9 @@ def trained_params(net:nn.Module)->int:
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 def params_by_classes(ks:list=(10, 20, 50, 100, 200, 500, 1000), # numbers of classes
-                      in_chans:int=3, img_size:int=32)->dict:     # input
+                      in_chans:int=3,  # input channels
+                      img_size:int=32, # input side
+                     )->dict:          # network name -> trained parameters for each K; 'classes': the Ks
     "Trained parameters of ASGE's VGG8, CwC-FF's network and VGG8-shaped CwC for each number of classes."
     nets = dict(asge_vgg8='vgg8', cwc='cwc', vgg8_cwc='vgg8_cwc')
     with torch.device('meta'):   # shapes only: no memory, however wide
