@@ -19,6 +19,8 @@ from asge_nb.train import fit
 from asge_nb.checkpoint import save_checkpoint, load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # the benchmarks' helpers (bench/ is a package beside asge_nb/)
+from bench.common import cpu_name
 ZOO_DIR = ROOT / 'asge_nb' / 'zoo'
 INDEX = 'zoo.json'
 MAX_BYTES = 2 * 1024 * 1024   # every file of the zoo together
@@ -35,14 +37,6 @@ def git(*args)->str:
     "Output of a git command in the repository ('unknown' without git)."
     try: return subprocess.run(['git', *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError): return 'unknown'
-
-def cpu_name()->str:
-    "The CPU's model name (from /proc/cpuinfo where there is one)."
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
 def command_line()->str:
     "The command that started this process, as typed."
