@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from fastprogress.fastprogress import master_bar, progress_bar
-from .model import build_model
+from .model import build_model, ModelOptions
 from .projection import local_loss
 from .predict import LinearHeads
 from .images import get_data
@@ -419,15 +419,15 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         recipe:str='asge_nb', # the defaults of every setting left at None: 'asge_nb' or 'reference' (see `RECIPES`)
         arch:str='vgg8',      # 'vgg8', 'resnet18_ch4', or a comparison method's: 'cwc', 'vgg8_cwc'
         width:float=1.0,      # channel multiplier
-        alpha:float=1.0,      # partition scale
+        alpha:float=ModelOptions.alpha, # partition scale
         pool:str=None,        # pooling where the network downsamples: 'rms', 'avg' or 'max'
         norm:str=None,        # norm between blocks: 'chw', 'channel', 'rms' or 'none'
         n_var:str=None,       # N of the projections' N(0, 1/N): 'fan_in', 'classes' or an integer
         n_conv:int=None,      # VGG8 only: 6 conv layers (VGG8b) or 7 (the authors' code)
         dropout:float=None,   # dropout on each block's output
         init:str=None,        # conv init: 'default' (PyTorch's) or 'kaiming'
-        goodness:str='energy', # patch statistic: 'energy' (mean square, the paper) or 'mean' (an ablation)
-        projection:str='fixed', # 'fixed' (the paper) or 'learned' (an ablation, trained by each block's own loss)
+        goodness:str=ModelOptions.goodness, # patch statistic: 'energy' (mean square, the paper) or 'mean' (an ablation)
+        projection:str=ModelOptions.projection, # 'fixed' (the paper) or 'learned' (an ablation, trained locally)
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
