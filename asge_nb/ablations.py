@@ -24,8 +24,8 @@ STUDIES = {   # questions that change more than one setting: ASGE against backpr
 # %% ../nbs/21_ablations.ipynb #3d52d23e
 import statistics
 
-N_TRAIN = dict(cifar10=4000)  # training images of a row that does not record them: bench/ablations.py's subsets
-BS = 64                       # batch of a row that does not record it: bench/ablations.py's default
+N_TRAIN = dict(cifar10=4000)  # the ablations' CIFAR-10 subset (bench/ablations.py trains on it); others: all
+BS = 64                       # the ablations' batch (bench/ablations.py's default)
 
 def run_size(r:dict, # a results row of bench/ablations.py
             )->tuple: # (dataset, training images or None for all, width, epochs, batch)

@@ -18,10 +18,9 @@ if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_
 import argparse, tempfile, time
 from pathlib import Path
 from bench.common import RESULTS, compact, cpu_seconds, read_results, sweep
-from asge_nb.ablations import ABLATIONS, STUDIES, summarize
+from asge_nb.ablations import ABLATIONS, STUDIES, N_TRAIN, BS, summarize
 
 PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 21_ablations
-N_TRAIN = dict(cifar10=4000)  # the CIFAR-10 subset of the ablations; the other datasets train on all their images
 # each study's own data, length, seeds and results file; the ablations take the command line's (defaults below)
 PLANS = {'width': dict(datasets='cifar10', n_train=10000, epochs=3, seeds=[0], out=RESULTS / 'width_cpu.json'),
          'convergence': dict(datasets='fashion_mnist', epochs=15, seeds=[0],
@@ -102,7 +101,7 @@ def main(argv=None):
     p.add_argument('--width', type=float, default=None, help="default 0.125 (a width study sets its own)")
     p.add_argument('--widths', type=float, nargs='+', default=None, help="width study only: the widths to train "
                    "(default 0.125 0.25 0.5; a GPU adds 1)")
-    p.add_argument('--bs', type=int, default=64)
+    p.add_argument('--bs', type=int, default=BS)
     p.add_argument('--n-train', type=int, default=None, help="cap on training images (default: the part's plan, "
                    "else 4,000 for CIFAR-10)")
     p.add_argument('--data', default=None); p.add_argument('--device', default='cpu')
