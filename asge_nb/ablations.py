@@ -34,14 +34,15 @@ def run_size(r:dict, # a results row of bench/ablations.py
 
 def summarize(rows:list, # runs: dicts with part, variant, dataset, epochs, width, seed, test_acc, cpu_s
              )->list:    # one dict per part, variant and run size: mean and std over seeds
-    "Mean ± std over seeds of each strategy's test accuracy, per part, variant and run size; CPU time summed."
+    "Mean ± std over seeds of each strategy's (and classifier's) test accuracy, per part, variant, run size."
     groups = {}
     for r in rows: groups.setdefault((r['part'], r['variant'], *run_size(r)), []).append(r)
     def stat(rs, s):
         v = [r['test_acc'][s] for r in rs if r['test_acc'].get(s) is not None]
         return (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else None) if v else None
     return [dict(part=p, variant=v, dataset=d, n_train=n, width=w, epochs=e, bs=b,
-                 seeds=sorted(r['seed'] for r in rs), **{s: stat(rs, s) for s in ('fusion', 'best', 'last')},
+                 seeds=sorted(r['seed'] for r in rs),
+                 **{s: stat(rs, s) for s in ('fusion', 'best', 'last', 'classifier')},
                  cpu_s=sum(r['cpu_s'] for r in rs))
             for (p, v, d, n, w, e, b), rs in groups.items()]
 

@@ -20,17 +20,27 @@ N_TRAIN = dict(mnist=10000, fashion_mnist=10000, cifar10=4000)
 OUT = RESULTS / 'baselines_cpu.json'
 
 def key(r:dict)->tuple:
-    "What identifies a run (a row, or the spec of one): method, dataset, seed, epochs."
-    return (r['variant'], r['dataset'], r['seed'], r['epochs'])
+    "What identifies a run (a row, or the spec of one): method, dataset, training images, seed, epochs."
+    return (r['variant'], r['dataset'], r['n_train'], r['seed'], r['epochs'])
+
+class EpochCPU:
+    "A `fit` callback that writes the process's CPU seconds since the run began into each epoch's record."
+    def __init__(self): self.c0 = cpu_seconds()
+    def after_epoch(self, info): info['record']['cpu_s'] = round(cpu_seconds() - self.c0, 1)
+
+def n_train(ds:str, a)->int:
+    "The training images of a dataset in this sweep: `--n-train` (0: all of them), else the subset in `N_TRAIN`."
+    return N_TRAIN[ds] if a.n_train is None else a.n_train or None
 
 def run_one(name, ds, seed, a)->dict:
     "Train one method on one dataset; its row, with CPU and wall time and the per-epoch curves (`run`: by the sweep)."
-    c0, t0 = cpu_seconds(), time.time()
-    m = train_method(name, ds, data=a.data, width=a.width, epochs=a.epochs, bs=a.bs, seed=seed, n_train=N_TRAIN[ds],
-                     device=a.device, out=tempfile.mkdtemp(), progress=False)
+    c0, t0, n = cpu_seconds(), time.time(), n_train(ds, a)
+    m = train_method(name, ds, data=a.data, width=a.width, epochs=a.epochs, bs=a.bs, seed=seed, n_train=n,
+                     device=a.device, out=tempfile.mkdtemp(), progress=False, cbs=[EpochCPU()])
     return dict(part='baselines', variant=name, dataset=ds, seed=seed, epochs=a.epochs, width=a.width,
-                n_train=N_TRAIN[ds], settings=BASELINES[name], arch=m.get('arch', 'mlp'),
-                test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
+                n_train=n, settings=BASELINES[name], arch=m.get('arch', 'mlp'),
+                test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers', 'classifier')
+                          if k in m['test_acc']},
                 best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1),
                 cpu_s=round(cpu_seconds() - c0, 1),
                 history=compact(m['history']) if name != 'ff' else m['history'])
@@ -42,14 +52,18 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--epochs', type=int, default=3); p.add_argument('--bs', type=int, default=64)
     p.add_argument('--width', type=float, default=0.125)
+    p.add_argument('--n-train', type=int, default=None, help="training images of every dataset (0: all); "
+                   "default: N_TRAIN's subset")
     p.add_argument('--data', default=None); p.add_argument('--device', default='cpu')
     p.add_argument('--out', default=str(OUT))
     p.add_argument('--summary', action='store_true', help='print mean ± std of the runs in --out and stop')
     a = p.parse_args(argv)
-    specs = [] if a.summary else [dict(variant=name, dataset=ds, seed=seed, epochs=a.epochs)
+    specs = [] if a.summary else [dict(variant=name, dataset=ds, seed=seed, epochs=a.epochs, n_train=n_train(ds, a))
                                   for name in a.methods for ds in a.datasets for seed in a.seeds]
     def show(r): print(f"{r['variant']:<12} {r['dataset']:<14} seed {r['seed']}: fusion "
-                       f"{r['test_acc']['fusion'] or 0:.2f} last {r['test_acc']['last']:.2f} ({r['cpu_s']:.0f} s CPU)",
+                       f"{r['test_acc']['fusion'] or 0:.2f} last {r['test_acc']['last']:.2f}"
+                       f"{' classifier %.2f' % r['test_acc']['classifier'] if 'classifier' in r['test_acc'] else ''}"
+                       f" ({r['cpu_s']:.0f} s CPU)",
                        flush=True)
     sweep(specs, a.out, lambda sp: run_one(sp['variant'], sp['dataset'], sp['seed'], a), key, show,
           benchmark='baselines', device=a.device)

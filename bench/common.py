@@ -197,7 +197,8 @@ def compact(history:list)->list:
     "Per epoch of a `fit` history: time, training accuracy per layer, test accuracy per strategy and layer."
     keep = ('fusion', 'best', 'last', 'layers')
     return [dict(epoch=h['epoch'], wall_s=h['wall_s'], train_acc=h['train_acc'],
-                 test_acc={k: h['test_acc'][k] for k in keep}) for h in history]
+                 test_acc={k: h['test_acc'][k] for k in keep}) | ({'cpu_s': h['cpu_s']} if 'cpu_s' in h else {})
+            for h in history]
 
 # ---- the alternating timer ----
 def sync(dev:torch.device):
