@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
-from .goodness import by_channel_chunks
+from .goodness import by_channel_chunks, tiles, patch_mean_square
 
 # %% ../nbs/04_pooling.ipynb #d945b2e8
 def rms_pool_plain(x:Tensor,          # feature maps [B, C, H, W]
@@ -27,8 +27,9 @@ class RMSPoolFn(torch.autograd.Function):
     "RMS pooling with a hand-written gradient: d out / d x_u = x_u / (|w| out), saving only x and out."
     @staticmethod
     def forward(ctx, x, k, s, eps):
-        "`rms_pool_plain(x, k, s, eps)`, squared by chunks of channels: no temporary x² as big as x"
-        out = by_channel_chunks(lambda c: rms_pool_plain(c, k, s, eps), x)
+        "`rms_pool_plain(x, k, s, eps)` in pieces: no temporary x² as big as x"
+        if k == s and tiles(x, k, k): out = patch_mean_square(x, k, k).add_(eps).sqrt_()   # windows tile the maps
+        else: out = by_channel_chunks(lambda c: rms_pool_plain(c, k, s, eps), x)
         ctx.save_for_backward(x, out); ctx.k, ctx.s = k, s
         return out
     @staticmethod

@@ -61,6 +61,9 @@ class HeadsStage(nn.Module):
     def next_input(self, y):
         "None: the heads are the last stage"
         return None
+    def own_optimizer(self):
+        "The heads' own optimizer where they bring one (CwC-FF's head: plain SGD), else None: the run's"
+        return getattr(self.heads, 'own_optimizer', lambda: None)()
 
 # %% ../nbs/13_train.ipynb #7ed9e7e4
 def bp_head(net:nn.Module)->nn.Module:
@@ -85,9 +88,11 @@ def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None,
                 hs:list=None,   # earlier stages' outputs, kept for a stage that reads them all; None: none yet
                 share:float=1., # factor on every loss: this rank's share of the batch (see `batch_share`)
                ):
-    "`train_step` stage by stage: yields each stage's (loss, number correct, output, outputs kept) after its update."
+    """`train_step` stage by stage: yields each stage's (loss, number correct, output, outputs kept) after its backward
+    pass; the updates of all stages follow the last one's (run the generator to its end)."""
     h, keep = x, hs is not None or any(getattr(_inner(st), 'reads_all', False) for st in stages)
     hs = [] if hs is None else hs   # every output is held only if some stage reads them all
+    updates = []
     for st, opt, sch, sc in zip(stages, opts, scheds, scalers or [_NO_SCALER] * len(stages)):
         with amp_autocast(x, amp):
             fmap, z = st(hs if getattr(_inner(st), 'reads_all', False) else h)
@@ -96,10 +101,12 @@ def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None,
         del fmap   # so the maps die with this stage's backward pass
         hit = (z.argmax(1) == y).sum()
         sc.scale(loss if share == 1 else loss * share).backward()
-        sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
-        opt.zero_grad(set_to_none=True); sch.step()
+        updates.append((opt, sch, sc))
         if keep: hs.append(h)
         yield loss.detach(), hit, h, hs
+    for opt, sch, sc in updates:   # no stage's input depends on another's update: the same updates, after the others
+        sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
+        opt.zero_grad(set_to_none=True); sch.step()
 
 def train_step(stages:list, # training stages (see `make_stages`)
                opts:list,   # one optimizer per stage
@@ -133,8 +140,10 @@ def make_optimizers(stages:list,   # the training stages
                     warmup:float,  # fraction of them warming up
                     lr_min:float=0., # learning rate at the end
                    )->tuple:       # (optimizers, schedules), one of each per stage
-    "One AdamW (fused where it can be: one kernel per stage, not a loop of ops per tensor) and one schedule per stage."
-    opts = [torch.optim.AdamW(s.parameters(), lr=lr, weight_decay=wd, fused=_fusable(s) or None) for s in stages]
+    """One optimizer and one schedule per stage: the stage's own where it brings one (`own_optimizer`), else AdamW
+    (fused where it can be: one kernel per stage, not a loop of ops per tensor)."""
+    adamw = lambda s: torch.optim.AdamW(s.parameters(), lr=lr, weight_decay=wd, fused=_fusable(s) or None)
+    opts = [getattr(s, 'own_optimizer', lambda: None)() or adamw(s) for s in stages]
     f = partial(lr_factor, total=total, warmup=round(warmup * total), floor=lr_min / lr)
     return opts, [torch.optim.lr_scheduler.LambdaLR(o, f) for o in opts]
 

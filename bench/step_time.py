@@ -11,14 +11,22 @@ needs one, counted with hooks during a real step) is recorded next to the measur
 On a busy CPU, thread contention slows many small parallel ops more than a few large ones; the load average is recorded,
 and `--threads 1` gives a figure less sensitive to it.
 
+On the CPU each case also runs a reference engine in the same alternation: both methods with the adaptive-bin kernels
+everywhere (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools). Its figures
+(`reference` in each row) and profile (`profile_reference`) are the engine before those kernels, measured in the same
+conditions as the engine itself; `--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines
+are one and it is skipped).
+
     python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~1 min on 2 idle cores)
     python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
     python -m bench.step_time --cases vgg8 --steps 4 --warmup 1 --profile never --out /tmp/st.json   # a quick look
+    taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
 import argparse, os, statistics, time
 from functools import partial
 import torch
+from asge_nb.goodness import adaptive_kernels
 from bench.common import (METHODS, TARGETS, Trainer, add_bench_args, alternate, atomic_write, bench_setup, case_config,
                           command_line, make_batch, run_facts, save_results, sync, time_alternating)
 
@@ -33,20 +41,34 @@ def summarize(ts:list, bs:int)->dict:
                 p10_ms=round(1e3 * q(ts, .1), 3), p90_ms=round(1e3 * q(ts, .9), 3), n=len(ts),
                 images_per_s=round(bs / med, 1))
 
-def bench_case(cfg:dict, dev, steps:int, warmup:int)->tuple:
-    "Alternate the two methods step by step; returns the figures and the trainers."
-    trs = {m: Trainer(cfg, m, dev) for m in METHODS}
-    x, y = make_batch(cfg, dev)
-    times = time_alternating({m: partial(trs[m].step, x, y) for m in METHODS}, steps, warmup, dev)
-    res = {m: summarize(times[m], cfg['bs']) for m in METHODS}
-    paired = [a / b for a, b in zip(times['asge'], times['bp'])]
+REF = '_reference'   # suffix of the reference engine's trainers
+
+class Reference(Trainer):
+    "A method's trainer whose steps run with the adaptive-bin kernels everywhere (`adaptive_kernels`): the reference."
+    def step(self, x, y):
+        "One training step of the engine without its even-patch kernels."
+        with adaptive_kernels(): return super().step(x, y)
+
+def ratios(times:dict, bs:int, a:str='asge', b:str='bp')->dict:
+    "Figures of methods `a` and `b` (keyed 'asge' and 'bp') from their alternated step times: medians and ratios."
+    res = {m: summarize(times[k], bs) for m, k in zip(METHODS, (a, b))}
     res['ratio'] = round(res['asge']['median_ms'] / res['bp']['median_ms'], 4)
-    res['ratio_paired_median'] = round(statistics.median(paired), 4)
-    res['ratio_min'] = round(min(times['asge']) / min(times['bp']), 4)   # least disturbed steps: a check on a busy CPU
+    res['ratio_paired_median'] = round(statistics.median([s / t for s, t in zip(times[a], times[b])]), 4)
+    res['ratio_min'] = round(min(times[a]) / min(times[b]), 4)   # least disturbed steps: a check on a busy CPU
     # adjacent asge/bp steps see the same load; if their median ratio disagrees with the ratio of medians, the load
     # changed during the run
     res['consistent'] = abs(res['ratio'] / res['ratio_paired_median'] - 1) <= 0.05
-    res['times_ms'] = {m: [round(1e3 * t, 3) for t in times[m]] for m in METHODS}
+    res['times_ms'] = {m: [round(1e3 * t, 3) for t in times[k]] for m, k in zip(METHODS, (a, b))}
+    return res
+
+def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False)->tuple:
+    "Alternate the methods (and the reference engine's) step by step; returns the figures and the trainers."
+    trs = {m: Trainer(cfg, m, dev) for m in METHODS}
+    if reference: trs |= {m + REF: Reference(cfg, m, dev) for m in METHODS}
+    x, y = make_batch(cfg, dev)
+    times = time_alternating({m: partial(tr.step, x, y) for m, tr in trs.items()}, steps, warmup, dev)
+    res = ratios(times, cfg['bs'])
+    if reference: res['reference'] = dict(kernels='adaptive', **ratios(times, cfg['bs'], 'asge' + REF, 'bp' + REF))
     # what the conv arithmetic alone predicts (ASGE: forward + weight gradient; backprop adds the input gradients)
     res['conv_gflop'] = {m: conv_flops(trs[m], x, y) for m in METHODS}
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
@@ -77,23 +99,26 @@ def _total_time(e, cuda:bool)->float: return e.device_time_total if cuda else e.
 ANCHORS = {'conv_forward': 'aten::convolution', 'conv_backward': 'aten::convolution_backward',
            'optimizer': 'Optimizer.step#AdamW.step'}
 
-def profile_case(trs:dict, batch:tuple, n:int=5, top:int=15)->tuple:
-    """torch.profiler over `n` steps of each method, the two alternated as in the timing: per-step times of the top
-    ops and of conv/optimizer/other."""
+def profile_case(trs:dict, batch:tuple, n:int=5)->dict:
+    """torch.profiler over `n` steps of each trainer, all alternated as in the timing: per trainer, op -> [self us,
+    inclusive us, calls] summed over its profiled steps."""
     from torch.profiler import ProfilerActivity, profile
     x, y = batch
     cuda = x.device.type == 'cuda'
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
-    acc = {m: {} for m in trs}   # op -> [self us, inclusive us, calls], summed over the profiled steps
-    for _, m in alternate(METHODS, n):
+    acc = {m: {} for m in trs}
+    for _, m in alternate(list(trs), n):
         tr = trs[m]; sync(tr.dev)
         with profile(activities=acts) as p:
             tr.step(x, y); sync(tr.dev)
         for e in p.key_averages():
             r = acc[m].setdefault(e.key, [0., 0., 0])
             r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
+    return acc
+
+def profile_summary(acc:dict, unit:str, n:int=5, top:int=15)->tuple:
+    "Per method of `acc` ('asge', 'bp'; see `profile_case`): per-step times of the top ops and of conv/optimizer/other."
     summary, lines = {}, []
-    unit = 'CUDA' if cuda else 'CPU'
     for m, ops in acc.items():
         total = sum(r[0] for r in ops.values()) / n / 1e3
         cats = {c: ops.get(k, [0, 0, 0])[1] / n / 1e3 for c, k in ANCHORS.items()}
@@ -116,7 +141,7 @@ def profile_case(trs:dict, batch:tuple, n:int=5, top:int=15)->tuple:
     return summary, '\n'.join(lines)
 
 def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
-    "Print one case's figures, with a warning where the load changed during the run."
+    "Print one case's figures (and the reference engine's), with a warning where the load changed during the run."
     if not res['consistent']:
         print(f"  WARNING: ratio of medians {res['ratio']:.3f} and paired median {res['ratio_paired_median']:.3f} "
               "disagree: the load changed during the run; rerun on a quieter machine")
@@ -124,21 +149,31 @@ def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
           f"asge {res['asge']['median_ms']:.1f} ms  bp {res['bp']['median_ms']:.1f} ms  ratio {res['ratio']:.3f} "
           f"(paired {res['ratio_paired_median']:.3f}; conv FLOP model {res['conv_flop_ratio']:.3f})"
           + ('' if met is None else f"  target <= {tgt}: {'met' if met else 'MISSED'}"), flush=True)
+    if ref := res.get('reference'):
+        print(f"{'':<13} reference (adaptive-bin kernels): asge {ref['asge']['median_ms']:.1f} ms  "
+              f"bp {ref['bp']['median_ms']:.1f} ms  ratio {ref['ratio']:.3f} (paired {ref['ratio_paired_median']:.3f})",
+              flush=True)
 
 def profile_and_report(trs:dict, batch:tuple, res:dict)->tuple:
-    "Profile one case (`profile_case`), compare the profiled steps with the timed ones, print the summary."
-    pr, table = profile_case(trs, batch)
-    for m in METHODS:   # profiled steps much slower than the timed ones: other load got in the way
-        pr[m]['profiled_over_timed'] = round(pr[m]['self_ms_per_step'] / res[m]['median_ms'], 3)
-    pr['disturbed'] = any(pr[m]['profiled_over_timed'] > 1.5 for m in METHODS)
-    if pr['disturbed']:
-        print("  WARNING: the profiled steps ran much slower than the timed ones (machine busy?); rerun for a clean "
-              "profile")
-    print("  profile (ms/step): " + '  '.join(f"{m}: " + ', '.join(f"{k} {v:.1f}" for k, v in
-                                                                    pr[m]['by_category_ms'].items()) for m in METHODS))
-    print("  largest differences asge - bp (ms/step): "
-          + ', '.join(f"{o} {d:+.1f}" for o, d in pr['diff_asge_minus_bp_ms'][:6]))
-    return pr, table
+    """Profile one case (`profile_case`), compare the profiled steps with the timed ones, print the summary; returns
+    the profiles of the engine and of the reference engine (None without one) and the text tables."""
+    acc, unit = profile_case(trs, batch), 'CUDA' if batch[0].device.type == 'cuda' else 'CPU'
+    out, tables = [], []
+    for suffix, timed, what in (('', res, 'engine'), (REF, res.get('reference'), 'reference engine')):
+        if timed is None: out.append(None); continue
+        pr, table = profile_summary({m: acc[m + suffix] for m in METHODS}, unit)
+        for m in METHODS:   # profiled steps much slower than the timed ones: other load got in the way
+            pr[m]['profiled_over_timed'] = round(pr[m]['self_ms_per_step'] / timed[m]['median_ms'], 3)
+        pr['disturbed'] = any(pr[m]['profiled_over_timed'] > 1.5 for m in METHODS)
+        if pr['disturbed']:
+            print(f"  WARNING: the {what}'s profiled steps ran much slower than the timed ones (machine busy?); "
+                  "rerun for a clean profile")
+        print(f"  {what} profile (ms/step): " + '  '.join(f"{m}: " + ', '.join(
+            f"{k} {v:.1f}" for k, v in pr[m]['by_category_ms'].items()) for m in METHODS))
+        print("  largest differences asge - bp (ms/step): "
+              + ', '.join(f"{o} {d:+.1f}" for o, d in pr['diff_asge_minus_bp_ms'][:6]))
+        out.append(pr); tables.append(f"### {what}\n{table}")
+    return out[0], out[1], '\n'.join(tables)
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -148,22 +183,25 @@ def main(argv=None):
                    help='untimed steps per method first (default: 4 on CPU, 10 on CUDA)')
     p.add_argument('--profile', choices=['auto', 'always', 'never'], default='always',
                    help='profile every case (always), only those that miss their target (auto), or none')
+    p.add_argument('--no-reference', action='store_true',
+                   help='skip the reference engine (the adaptive-bin kernels everywhere; CPU only)')
     a = p.parse_args(argv)
     dev, kind, out = bench_setup(a, 'step_time')
     facts = run_facts()   # load average before this run adds its own
     steps = a.steps or (100 if kind == 'cuda' else 40)
     warmup = a.warmup if a.warmup is not None else (10 if kind == 'cuda' else 4)
-    t_start, results, profiles, tables = time.time(), [], {}, []
+    t_start, results, profiles, ref_profiles, tables = time.time(), [], {}, {}, []
+    reference = kind == 'cpu' and not a.no_reference   # channels_last maps on CUDA: the two engines are one
     ptxt = out.with_name(out.stem + '_profile.txt')
     for name in a.cases:
         cfg = case_config(name, kind)
-        res, trs, batch = bench_case(cfg, dev, steps, warmup)
+        res, trs, batch = bench_case(cfg, dev, steps, warmup, reference)
         tgt = (cfg['target'] or {}).get('step_time')
         met = (res['ratio'] <= tgt) if tgt else None
         report(name, cfg, kind, res, tgt, met)
         results.append(dict(cfg, **res, target_ratio=tgt, target_met=met))
         if a.profile == 'always' or (a.profile == 'auto' and met is False):
-            profiles[name], table = profile_and_report(trs, batch, res)
+            profiles[name], ref_profiles[name], table = profile_and_report(trs, batch, res)
             tables.append(f"##### {name} ({kind}, width {cfg['width']:.4g}, {cfg['img_size']}px, batch {cfg['bs']})"
                           f"\n{table}\n")
         del trs
@@ -176,7 +214,8 @@ def main(argv=None):
                  'process; ratio = median(asge) / median(bp); CPU runs float32, CUDA runs bf16 autocast + '
                  'channels_last as fit does',
                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, targets=TARGETS,
-                 profile=profiles or None, profile_tables=ptxt.name if tables else None,
+                 profile=profiles or None, profile_reference={k: v for k, v in ref_profiles.items() if v} or None,
+                 profile_tables=ptxt.name if tables else None,
                  elapsed_s=round(time.time() - t_start, 1))
 
 if __name__ == '__main__': main()
