@@ -70,12 +70,17 @@ def ff_loss(h_pos:Tensor, # a layer's activity on the positive pass [B, n]
     z = torch.cat([ff_logit(h_pos), ff_logit(h_neg)])
     return F.binary_cross_entropy_with_logits(z, torch.cat([torch.ones(len(h_pos)), torch.zeros(len(h_neg))]).to(z))
 
+# %% ../nbs/22_baselines.ipynb #f0f0f006
 class FullGradReLU(torch.autograd.Function):
     "ReLU whose gradient passes through unchanged, silent units included (how the reference trains FF)."
     @staticmethod
-    def forward(ctx, x): return x.clamp(min=0)
+    def forward(ctx, x):
+        "max(x, 0)"
+        return x.clamp(min=0)
     @staticmethod
-    def backward(ctx, g): return g
+    def backward(ctx, g):
+        "the gradient, unchanged"
+        return g
 
 def peer_loss(running:Tensor, # each unit's running mean activity [n] (detached)
               h:Tensor,       # the layer's activity on positive samples [B, n]
@@ -144,7 +149,7 @@ def ff_step(net:FFNet, opt, x:Tensor, y:Tensor,
 def ff_optimizer(net:FFNet, lr:float=1e-3, wd:float=3e-4, momentum:float=.9,
                  lr_head:float=1e-2, wd_head:float=3e-3, # the classifier's
                 )->torch.optim.Optimizer:
-    "The reference's optimizer: SGD with momentum, one rate and weight decay for the layers, another for the classifier."
+    "The reference's optimizer: SGD with momentum; one rate and weight decay for the layers, one for the classifier."
     return torch.optim.SGD([dict(params=net.layers.parameters(), lr=lr, weight_decay=wd),
                             dict(params=net.classifier.parameters(), lr=lr_head, weight_decay=wd_head)],
                            momentum=momentum)
@@ -162,10 +167,11 @@ def reference_split(dataset:str='mnist', root:str=None, bs:int=100, seed:int=0, 
     "The reference's data: 0-1 pixels, the training set's first images to train on and its last `n_val` to validate."
     (x, y), (xt, yt) = (load_arrays(dataset, root, train, download) for train in (True, False))
     kw = dict(bs=bs, drop_last=True, seed=seed, device=device)
-    return Data(train=DeviceLoader(x[:-n_val], y[:-n_val], shuffle=True, **kw), val=DeviceLoader(x[-n_val:], y[-n_val:], **kw),
-                test=DeviceLoader(xt, yt, **kw), n_classes=int(y.max()) + 1, in_chans=x.shape[1], img_size=x.shape[-1],
-                classes=list(range(int(y.max()) + 1)), name=dataset, notes=[f"reference split: first {len(y) - n_val} "
-                f"training images to train, last {n_val} to validate; pixels 0-1"])
+    k = int(y.max()) + 1
+    return Data(train=DeviceLoader(x[:-n_val], y[:-n_val], shuffle=True, **kw),
+                val=DeviceLoader(x[-n_val:], y[-n_val:], **kw), test=DeviceLoader(xt, yt, **kw),
+                n_classes=k, in_chans=x.shape[1], img_size=x.shape[-1], classes=list(range(k)), name=dataset,
+                notes=[f"reference split: first {len(y) - n_val} training images to train, last {n_val} to validate"])
 
 def ff_evaluate(net:FFNet, d:Data)->dict:
     "Test accuracy of every strategy of the goodness (layers from the second summed: 'fusion') and of the classifier."
@@ -175,19 +181,22 @@ def ff_evaluate(net:FFNet, d:Data)->dict:
     clf = lambda loader: ev(loader, method='bp', head=net.classifier)
     return dict(acc, classifier=clf(d.test)['layers'][0], val_classifier=d.val and clf(d.val)['layers'][0])
 
+# %% ../nbs/22_baselines.ipynb #f0f0f005
 def ff_fit(dataset:str='mnist', data:str=None,
            sizes:tuple=(1000, 1000, 1000), # hidden layers of the MLP
            epochs:int=3, bs:int=100, seed:int=0, n_train:int=None, device:str='cpu', download:bool=True,
            augment:str=None,               # None: the dataset's default (`pipeline='asge'` only)
-           pipeline:str='asge',            # 'asge': `get_data`'s loaders, as every method; 'reference': `reference_split`
+           pipeline:str='asge',            # 'asge': `get_data`'s loaders (0-1 pixels); 'reference': `reference_split`
            lr:float=1e-3, wd:float=3e-4, momentum:float=.9, lr_head:float=1e-2, wd_head:float=3e-3, # `ff_optimizer`
            peer:float=.03,                 # weight of peer normalisation
           )->dict:                         # test_acc (fusion, best, last, layers, classifier), history, wall_s, cpu_s
     "Train Forward-Forward as its reference does (optimizer, schedule, losses), evaluated like every other method."
     dev, t0, c0 = resolve_device(device), time.time(), time.process_time()
-    if pipeline not in ('asge', 'reference'): raise ValueError(f"unknown pipeline {pipeline!r}; choose 'asge' or 'reference'")
+    if pipeline not in ('asge', 'reference'):
+        raise ValueError(f"unknown pipeline {pipeline!r}; choose 'asge' or 'reference'")
     d = (reference_split(dataset, data, bs, seed, dev, download) if pipeline == 'reference' else
-         get_data(dataset, data, bs=bs, device=dev, n_train=n_train, seed=seed, augment=augment, download=download))
+         get_data(dataset, data, bs=bs, device=dev, n_train=n_train, seed=seed, augment=augment, download=download,
+                  mean=[0.], std=[1.]))   # the reference's 0-1 pixels: FF normalises each input itself
     torch.manual_seed(seed); gen = torch.Generator().manual_seed(seed)
     net = FFNet(d.in_chans * d.img_size ** 2, sizes, d.n_classes).to(dev)
     opt, history = ff_optimizer(net, lr, wd, momentum, lr_head, wd_head), []

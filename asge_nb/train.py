@@ -214,7 +214,7 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
     torch.manual_seed(cfg['seed'])
     net = build_model(**model_args(cfg, n_classes, in_chans, img_size))
     head = bp_head(net) if cfg['method'] == 'bp' else None
-    heads = LinearHeads(net) if cfg['heads'] else None
+    heads = LinearHeads(net, init=cfg['init']) if cfg['heads'] else None
     net.to(dev, memory_format=torch.channels_last if cuda else torch.contiguous_format)
     for m in (head, heads):
         if m is not None: m.to(dev)
