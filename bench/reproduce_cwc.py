@@ -69,7 +69,9 @@ OFFICIAL_SETTINGS = dict(
     goodness='mean square of each class group of the BatchNorm output', loss='cross-entropy over the group goodness',
     optimizer='Adam lr 0.01 per layer, constant', head='Linear(480*7*7, 10) on the last layer\'s detached output, '
     'softmax then CrossEntropyLoss, SGD lr 0.01', batch=128, epochs=1, augment='none', train_images=60000,
-    test_images=10000, seed=2, defaults='loss_criterion CwC_CE, ILT Acc, CFSE True, sf_pred True')
+    test_images=10000, seed=2, defaults='loss_criterion CwC_CE, ILT Acc, CFSE True, sf_pred True',
+    bn_statistics='updated twice per step: the training forward, then the train-mode predict() of the training '
+    'accuracy', test_accuracy='mean over the test batches of 128 (the last of 16)')
 
 class OfficialStatsPass:
     """A `fit` callback doing to BatchNorm what the official loop's training-accuracy pass does: after every step the
