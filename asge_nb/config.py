@@ -165,6 +165,9 @@ def check_config(c:dict,      # a run configuration: `fit`'s arguments
     if not 0 <= c['lr_min'] <= c['lr']: raise ValueError(f"lr_min must be in [0, lr], got {c['lr_min']!r}")
     if c['heads'] and c['method'] != 'asge':
         raise ValueError("heads=True trains heads on ASGE blocks; method 'bp' has its own head")
+    if c['method'] == 'bp' and (c['sim_weight'] or c['temperature'] != 1):
+        raise ValueError("sim_weight and temperature shape the blocks' local losses; method 'bp' trains one head "
+                         "end to end: leave them at 0 and 1")
     if c['n_train'] is not None and c['n_train'] < 2: raise ValueError(f"n_train must be >= 2, got {c['n_train']!r}")
     split_train_val(2, c['val_frac'])   # the data module's check of val_frac
     facts = (info.n_classes if info else 2, chans or 3, c['img_size'] or (info.img_size if info else 224))

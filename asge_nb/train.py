@@ -36,17 +36,25 @@ class LocalStage(nn.Module):
     def forward(self, x):
         "(feature maps, logits) of the block"
         return self.block(x)
+    def loss(self, fmap, z, y):
+        "The block's own loss (see `ASGEBlock.loss`): cross-entropy, plus what the model's options add to it"
+        return self.block.loss(fmap, z, y)
     @torch.no_grad()
     def next_input(self, y):
         "The next block's input: the transition of the detached feature maps, without a graph"
         return self.block.transition(y.detach())
 
+
+# %% ../nbs/13_train.ipynb #dcc25c2b
 class BPStage(nn.Module):
     "The backprop baseline as one stage: every block end to end, then a trained linear head."
     def __init__(self, net:nn.Module, head:nn.Module): super().__init__(); self.net, self.head = net, head
     def forward(self, x):
         "(None, the head's logits): the whole network, end to end"
         return None, self.head(self.net.features(x))
+    def loss(self, fmap, z, y):
+        "The head's cross-entropy"
+        return local_loss(z, y)
     def next_input(self, y):
         "None: nothing comes after the whole network"
         return None
@@ -58,6 +66,9 @@ class HeadsStage(nn.Module):
     def forward(self, hs):
         "(None, the heads' summed logits) of every block's output"
         return None, self.heads(hs)
+    def loss(self, fmap, z, y):
+        "The cross-entropy of the heads' summed logits"
+        return local_loss(z, y)
     def next_input(self, y):
         "None: the heads are the last stage"
         return None
@@ -96,7 +107,7 @@ def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None,
     for st, opt, sch, sc in zip(stages, opts, scheds, scalers or [_NO_SCALER] * len(stages)):
         with amp_autocast(x, amp):
             fmap, z = st(hs if getattr(_inner(st), 'reads_all', False) else h)
-            loss = local_loss(z, y)
+            loss = _inner(st).loss(fmap, z, y)   # the stage's own loss: its logits' cross-entropy, or more
             h = _inner(st).next_input(fmap)   # before the backward, which writes its gradient into fmap's buffer
         del fmap   # so the maps die with this stage's backward pass
         hit = (z.argmax(1) == y).sum()
@@ -437,6 +448,10 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         init:str=None,        # conv init: 'default' (PyTorch's) or 'kaiming'
         goodness:str=ModelOptions.goodness, # patch statistic: 'energy' (mean square, the paper) or 'mean' (an ablation)
         projection:str=ModelOptions.projection, # 'fixed' (the paper) or 'learned' (an ablation, trained locally)
+        block_norm:str=ModelOptions.block_norm, # beyond the paper: a norm in each VGG8 block: 'none', 'batch', 'group'
+        alpha_width:bool=ModelOptions.alpha_width, # beyond the paper: α / √width, goodness lengths kept at any width
+        temperature:float=ModelOptions.temperature, # beyond the paper: T of the logits, z = (W g + b) / T
+        sim_weight:float=ModelOptions.sim_weight, # beyond the paper: β of (1 - β) CE + β similarity matching
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
@@ -460,11 +475,9 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         cbs:list=None,        # callbacks (objects with before_fit/after_batch/after_epoch/after_fit)
        )->dict:               # the metrics written to out/metrics.json
     "Train an ASGE network (or the backprop baseline), evaluating every epoch; resumable and safe to interrupt."
-    cfg = fit_config(**{k: v for k, v in locals().items() if k not in NOT_CONFIG})
-    ckpt = Path(out) / 'last.pt'
+    cfg, ckpt = fit_config(**{k: v for k, v in locals().items() if k not in NOT_CONFIG}), Path(out) / 'last.pt'
     ck = resume_from(ckpt, cfg, resume, fit_defaults())
-    run = build_run(cfg)
-    start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
+    run = build_run(cfg); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
     progress = progress and run.rank == 0   # rank 0 alone shows progress and writes files
     if progress: print_notes(run.data)
     _cb(cbs, 'before_fit', net=run.net, config=cfg, data=run.data, start_epoch=start + 1)

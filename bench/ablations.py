@@ -55,19 +55,22 @@ def run_one(part, name, over, ds, seed, pl, a)->dict:
             progress=False, **s)
     return dict(part=part, variant=name, dataset=ds, seed=seed, epochs=s['epochs'], width=s['width'],
                 n_train=s['n_train'], settings=over, method=m['method'],
-                test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers')},
-                best_layer=m['best_layer'], wall_s=round(time.time() - t0, 1),
+                test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers', 'range', 'weighted')
+                          if k in m['test_acc']},
+                best_layer=m['best_layer'], fusion_range=m.get('fusion_range'), fusion_weights=m.get('fusion_weights'),
+                wall_s=round(time.time() - t0, 1),
                 cpu_s=round(cpu_seconds() - c0, 1), history=compact(m['history']))
 
 BASES = {ABLATIONS[p][0][0] for p in ABLATIONS}   # each ablation's first variant: recipe 'asge_nb' unchanged
 
 def shared_base(rows:list, part, name, ds, seed, pl)->dict:
-    "An ablation's first variant is the same run as every other ablation's: reuse one already in the file (marked)."
+    """An ablation's first variant is the same run as every other ablation's: reuse one already in the file (marked),
+    if it records every strategy of the current evaluation (a base run from before 'range' and 'weighted' is not)."""
     if part not in ABLATIONS or name != ABLATIONS[part][0][0]: return None
     s = settings({}, ds, seed, pl)
     for r in rows:
-        if r['variant'] in BASES and 'same_run_as' not in r and key(r)[2:] == (ds, seed, s['epochs'], s['width'],
-                                                                              s['n_train']):
+        if (r['variant'] in BASES and 'same_run_as' not in r and 'range' in r['test_acc']
+                and key(r)[2:] == (ds, seed, s['epochs'], s['width'], s['n_train'])):
             return dict(r, part=part, variant=name, settings=dict(ABLATIONS[part][0][1]), same_run_as=r['variant'],
                         cpu_s=0.0, wall_s=0.0)   # this part spent no time on it
     return None

@@ -13,20 +13,29 @@ its training accuracy), which updates the BatchNorm running statistics twice per
 weights just updated; the test predictors use those statistics, so `OfficialStatsPass` does the same through `fit`'s
 callbacks (`--one-stats-update`: without it).
 
-The official figures are read from the shared notes (`--peers`, the table "Peer figures measured on this project's
-machine kind"), never typed here. Rows go to bench/results/reproductions_cpu.json, merged by (pair, side): a rerun
+The official figures of its default seed (2) are read from the shared notes (`--peers`, the table "Peer figures
+measured on this project's machine kind"), never typed here. Its other seeds are run by hand, one thread, and their logs
+kept as bench/results/reference_logs/cwc_official_<dataset>_seed<S>.log:
+
+    cd src && OMP_NUM_THREADS=1 taskset -c 0 python main_train.py --dataset FMNIST --n_epochs 1 \\
+        --data_path <data folder> --seed 1 > cwc_official_fashion_mnist_seed1.log
+
+`--summary` then reads every seed of both sides (the logs and the notes; our rows of each seed) and writes one row per
+side with the mean and standard deviation over seeds, and the gap of the means. Rows go to bench/results/reproductions_cpu.json, merged by (pair, side): a rerun
 replaces this script's rows and leaves every other pair's rows in place.
 
     ASGE_DATA=/path/to/data python bench/reproduce_cwc.py --datasets mnist --threads 1
     ASGE_DATA=/path/to/data python bench/reproduce_cwc.py --datasets fashion_mnist --threads 1
     ASGE_DATA=/path/to/data python bench/reproduce_cwc.py                       # both, 2 threads
     ASGE_DATA=/path/to/data python bench/reproduce_cwc.py --datasets fashion_mnist --threads 1 --seed 1  # spread
+    python bench/reproduce_cwc.py --summary              # mean ± std over the seeds of each side, and the gap
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
-import argparse, re, tempfile, time
+import argparse, re, statistics, tempfile, time
 from pathlib import Path
 import torch
-from bench.common import RESULTS, COMMIT_AT_START, command_line, cpu_seconds, save_results, results_file
+from bench.common import (RESULTS, COMMIT_AT_START, command_line, cpu_seconds, read_results, save_results,
+                          results_file)
 from asge_nb.train import fit
 
 OUT = RESULTS / 'reproductions_cpu.json'
@@ -59,6 +68,45 @@ def reference(ds:str, peers:Path)->dict:
     figures = {p: number(cell(p)) for p in PREDICTORS}
     layers = [float(v) for v in cell('layers').split('/')]
     return dict(figures=figures, layers=layers, seconds_per_epoch=number(cell('seconds_per_epoch')))
+
+LOGS = RESULTS / 'reference_logs'
+LOG_LINES = {'goodness': 'Avg Pred - Test Error', 'softmax head': 'Sf Pred -- Test Error'}   # error rates, 0-1
+
+def official_log(path:Path)->dict:
+    "The official code's test figures (%) from the log of one run: its last epoch's error lines."
+    text = path.read_text()
+    err = lambda line: float(re.findall(re.escape(line) + r' = ([\d.eE-]+)', text)[-1])
+    try: return {p: round(100 * (1 - err(line)), 2) for p, line in LOG_LINES.items()}
+    except IndexError: raise SystemExit(f"{path}: no test error lines; is the run finished?") from None
+
+def official_seeds(ds:str, peers:Path)->dict:
+    "Seed -> the official figures: its default seed from the notes, other seeds from their kept logs."
+    runs = {2: reference(ds, peers)['figures']}
+    for f in sorted(LOGS.glob(f'cwc_official_{ds}_seed*.log')):
+        runs[int(re.search(r'seed(\d+)', f.name).group(1))] = official_log(f)
+    return runs
+
+def mean_std(runs:list, p:str)->tuple:
+    v = [r[p] for r in runs]
+    return round(statistics.fmean(v), 2), round(statistics.stdev(v), 2) if len(v) > 1 else None
+
+def summary_rows(ds:str, peers:Path, rows:list)->list:
+    "One row per side with the mean ± std over its seeds, and the gap of the means."
+    ref = official_seeds(ds, peers)
+    ours = {r['settings']['seed']: r['figures'] for r in rows
+            if r['pair'] == f'cwc-ff {ds}' and r['side'].startswith('ours') and 'settings' in r}
+    out = []
+    for side, runs in (('reference, seeds', ref), ('ours, seeds', ours)):
+        ms = {p: mean_std([runs[s] for s in sorted(runs)], p) for p in PREDICTORS}
+        out.append(dict(pair=f'cwc-ff {ds}', side=side, seeds=sorted(runs), runs=[dict(seed=s, figures=runs[s])
+                   for s in sorted(runs)], figures={p: m for p, (m, _) in ms.items()},
+                        figures_std={p: sd for p, (_, sd) in ms.items()}))
+    gap = {p: round(out[1]['figures'][p] - out[0]['figures'][p], 2) for p in PREDICTORS}
+    out[1].update(gap=gap, within_1pt={p: abs(g) <= 1. for p, g in gap.items()})
+    out[0].update(repo=REPO, commit=COMMIT, command=official_command(ds) + ' --seed <S>  (seed 2: the default)',
+                  logs=[f'reference_logs/{f.name}' for f in sorted(LOGS.glob(f'cwc_official_{ds}_seed*.log'))],
+                  source='seed 2: shared notes peers.md (2 threads); other seeds: their logs (1 thread)')
+    return out
 
 def official_command(ds:str)->str:
     "The official command line of one run: its defaults (configure.py) except the dataset, one epoch and the data."
@@ -127,8 +175,15 @@ def main(argv=None):
     p.add_argument('--one-stats-update', action='store_true', help="fit's own BatchNorm statistics (one update per "
                    "step) instead of the official loop's two")
     p.add_argument('--peers', type=Path, default=PEERS, help='the shared notes with the official figures')
+    p.add_argument('--summary', action='store_true', help='write the mean ± std over seeds of each side (no training)')
     p.add_argument('--data', default=None); p.add_argument('--out', default=str(OUT))
     a = p.parse_args(argv)
+    if a.summary:
+        rows = read_results(a.out)['results']
+        new = [r for ds in a.datasets for r in summary_rows(ds, a.peers, rows)]
+        save_results(a.out, new, 'reproductions', key=key)
+        for r in new: print(r['pair'], r['side'], r['seeds'], r['figures'], r['figures_std'], r.get('gap', ''))
+        return
     torch.set_num_threads(a.threads)
     if not a.peers.is_file(): raise SystemExit(f"{a.peers}: no such file; pass the notes with --peers")
     results_file(a.out)   # a damaged results file is refused before an epoch is spent
