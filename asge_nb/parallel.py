@@ -158,10 +158,9 @@ def sync_run(run):
     if run.world == 1: return
     if run.own is None: broadcast_module(run.net, 0); return   # the same weights already: this copies the buffers
     for g, (a, b) in enumerate(stage_groups(run.net, len(run.stages), run.world)):
-        for i in range(a, b):
-            broadcast_module(run.stages[i], g)
-            if g == 0: continue   # rank 0 holds its own optimizer states; the others send theirs to it
-            parts = (run.opts[i], run.scheds[i], run.scalers[i])
+        for i in range(a, b): broadcast_module(run.stages[i], g)
+        if g == 0: continue   # rank 0 holds its own optimizer states; the others send theirs to it
+        for parts in dict.fromkeys(zip(run.opts[a:b], run.scheds[a:b], run.scalers[a:b])):   # each optimizer once
             if run.rank == g: dist.send_object_list([[_cpu(p.state_dict()) for p in parts]], 0)
             if run.rank == 0:
                 got = [None]; dist.recv_object_list(got, g)

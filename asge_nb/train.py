@@ -6,8 +6,8 @@
 __all__ = ['NOT_CONFIG', 'LocalStage', 'BPStage', 'HeadsStage', 'bp_head', 'make_stages', 'stage_steps', 'train_step',
            'lr_factor', 'make_optimizers', 'Interrupted', 'NonFiniteLoss', 'StopFlag', 'check_finite', 'Run',
            'make_run', 'build_run', 'epoch_stats', 'stats_totals', 'add_step', 'train_epoch', 'epoch_record',
-           'pipeline_epoch', 'train_state', 'restore', 'train_epochs', 'fit', 'fit_defaults', 'fit_config',
-           'print_notes']
+           'pipeline_epoch', 'train_state', 'stage_state', 'joined_state', 'restore', 'train_epochs', 'fit',
+           'fit_defaults', 'fit_config', 'print_notes']
 
 # %% ../nbs/13_train.ipynb #1f89a8a6
 import inspect, math, signal, time
@@ -95,6 +95,14 @@ _NO_SCALER = torch.amp.GradScaler('cpu', enabled=False)   # passes the loss and 
 
 def _inner(st): return getattr(st, 'module', st)   # a stage inside its `DistributedDataParallel` wrapper
 
+def _each_optimizer(updates:list)->list:
+    "Each stage's (optimizer, schedule, scaler), once per optimizer: the stages that share one share its scaler."
+    out = {}
+    for opt, sch, sc in updates:
+        if out.setdefault(opt, (opt, sch, sc))[2] is not sc:
+            raise ValueError("stages that share an optimizer must share its gradient scaler: one scaler per optimizer")
+    return list(out.values())
+
 def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None, scalers:list=None,
                 hs:list=None,   # earlier stages' outputs, kept for a stage that reads them all; None: none yet
                 share:float=1., # factor on every loss: this rank's share of the batch (see `batch_share`)
@@ -115,16 +123,16 @@ def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None,
         updates.append((opt, sch, sc))
         if keep: hs.append(h)
         yield loss.detach(), hit, h, hs
-    for opt, sch, sc in updates:   # no stage's input depends on another's update: the same updates, after the others
+    for opt, sch, sc in _each_optimizer(updates):   # no stage's input depends on another's update: the same updates
         sc.step(opt); sc.update()   # fp16: unscale; skip the update if a gradient overflowed; adapt the scale
         opt.zero_grad(set_to_none=True); sch.step()
 
 def train_step(stages:list, # training stages (see `make_stages`)
-               opts:list,   # one optimizer per stage
-               scheds:list, # one LR schedule per stage
+               opts:list,   # the optimizer of each stage (stages may share one)
+               scheds:list, # the LR schedule of each stage (one per optimizer)
                x, y,        # a batch
                amp:torch.dtype=None, # autocast dtype (torch.bfloat16 or torch.float16); None: float32
-               scalers:list=None,    # one `torch.amp.GradScaler` per stage (fp16); None: no loss scaling
+               scalers:list=None,    # each stage's `torch.amp.GradScaler` (fp16; one per optimizer); None: none
                share:float=1.,       # factor on every loss: this rank's share of the batch (see `batch_share`)
               )->list:      # per stage: (loss, number correct), as device tensors
     "One training step: each stage's forward, loss, backward and update, in turn."
@@ -150,13 +158,20 @@ def make_optimizers(stages:list,   # the training stages
                     total:int,     # optimizer steps of the run
                     warmup:float,  # fraction of them warming up
                     lr_min:float=0., # learning rate at the end
-                   )->tuple:       # (optimizers, schedules), one of each per stage
-    """One optimizer and one schedule per stage: the stage's own where it brings one (`own_optimizer`), else AdamW
-    (fused where it can be: one kernel per stage, not a loop of ops per tensor)."""
-    adamw = lambda s: torch.optim.AdamW(s.parameters(), lr=lr, weight_decay=wd, fused=_fusable(s) or None)
-    opts = [getattr(s, 'own_optimizer', lambda: None)() or adamw(s) for s in stages]
+                    groups:list=None, # [(start, stop)] of the stages each process trains; None: one process, all
+                   )->tuple:       # (optimizers, schedules): the one that updates each stage, in stage order
+    """Each stage's optimizer and schedule: the stage's own where it brings one (`own_optimizer`), else one AdamW
+    shared by the stages of its group (one fused kernel for all of them, not one per stage), each with its schedule."""
     f = partial(lr_factor, total=total, warmup=round(warmup * total), floor=lr_min / lr)
-    return opts, [torch.optim.lr_scheduler.LambdaLR(o, f) for o in opts]
+    opts = [getattr(s, 'own_optimizer', lambda: None)() for s in stages]
+    for a, b in groups or [(0, len(stages))]:
+        mine = [s for s, o in zip(stages[a:b], opts[a:b]) if o is None]
+        if not mine: continue
+        params = [p for s in mine for p in s.parameters()]
+        shared = torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=all(map(_fusable, mine)) or None)
+        opts[a:b] = [shared if o is None else o for o in opts[a:b]]
+    scheds = {o: torch.optim.lr_scheduler.LambdaLR(o, f) for o in dict.fromkeys(opts)}
+    return opts, [scheds[o] for o in opts]
 
 # %% ../nbs/13_train.ipynb #5956d195
 #| code-fold: true
@@ -195,10 +210,10 @@ class Run:
     heads: nn.Module      # ASGE's trained `LinearHeads` (`heads=True`), else None
     stages: list          # the training stages (see `make_stages`)
     runners: list         # the stages as a step calls them: wrapped (DDP), compiled, or the stages themselves
-    opts: list            # one optimizer per stage
-    scheds: list          # one LR schedule per stage
+    opts: list            # each stage's optimizer (the stages of one process share one AdamW)
+    scheds: list          # each stage's LR schedule (one per optimizer)
     amp: torch.dtype      # autocast dtype in training and evaluation (see `resolve_amp`); None: float32
-    scalers: list         # one gradient scaler per stage, enabled for fp16 only
+    scalers: list         # each stage's gradient scaler (one per optimizer), enabled for fp16 only
     data: object = None   # the run's `Data`; None for a run built without data (the benchmarks)
     history: list = field(default_factory=list)   # one record per finished epoch
     rank: int = 0         # this process, and
@@ -231,12 +246,13 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
         if m is not None: m.to(dev)
     stages = make_stages(net, cfg['method'], head, heads)
     for s in stages: s.train()
-    opts, scheds = make_optimizers(stages, cfg['lr'], cfg['wd'], total_steps, cfg['warmup'], cfg['lr_min'])
+    groups = stage_groups(net, len(stages), world) if blocks else None   # each process's stages
+    opts, scheds = make_optimizers(stages, cfg['lr'], cfg['wd'], total_steps, cfg['warmup'], cfg['lr_min'], groups)
     runners = wrap_ddp(stages, dev) if world > 1 and not blocks else stages
     runners = [torch.compile(s) for s in runners] if cfg['compile'] else runners
     amp = resolve_amp(cfg['amp'], dev)
-    scalers = [torch.amp.GradScaler(dev.type, enabled=amp == torch.float16) for _ in stages]
-    own = stage_groups(net, len(stages), world)[rank] if blocks else None
+    scaler = {o: torch.amp.GradScaler(dev.type, enabled=amp == torch.float16) for o in dict.fromkeys(opts)}
+    scalers, own = [scaler[o] for o in opts], groups[rank] if blocks else None
     chans = [b.c for b in net.blocks] if heads is not None else None   # carried down the pipe for the heads
     pipe = Pipe(rank, world, dev, chans, own[0], cuda) if blocks else None
     return Run(cfg, dev, net, head, heads, stages, runners, opts, scheds, amp, scalers, data, [], rank, world, own,
@@ -371,11 +387,31 @@ def train_state(run:Run,      # the run
     return dict(config=run.cfg, model_config=run.net.config, data=None if run.data is None else data_facts(run.data),
                 model=run.net.state_dict(), head=None if run.head is None else run.head.state_dict(),
                 heads=None if run.heads is None else run.heads.state_dict(),
-                opts=[o.state_dict() for o in run.opts], scheds=[s.state_dict() for s in run.scheds],
+                opts=[stage_state(o, st) for o, st in zip(run.opts, run.stages)],
+                scheds=[s.state_dict() for s in run.scheds],
                 scalers=[s.state_dict() for s in run.scalers], epoch=epoch,
                 history=run.history, stats=None if stats is None else {k: v.cpu() if torch.is_tensor(v) else v
                                                                        for k, v in stats.items()},
                 rng=torch.get_rng_state(), cuda_rng=torch.cuda.get_rng_state_all() if cuda else None)
+
+def stage_state(opt,                # the optimizer that updates `stage` (shared with other stages or not)
+                stage:nn.Module,    # one training stage
+               )->dict:             # the state a separate optimizer of this stage alone would hold
+    "The part of an optimizer's state that belongs to one stage: checkpoints keep it per stage, whatever is shared."
+    sd, where = opt.state_dict(), {p: i for i, p in enumerate(opt.param_groups[0]['params'])}
+    ids = [where[p] for p in stage.parameters()]
+    return dict(state={k: sd['state'][i] for k, i in enumerate(ids) if i in sd['state']},
+                param_groups=[dict(sd['param_groups'][0], params=list(range(len(ids))))])
+
+def joined_state(states:list, # the per-stage states (`stage_state`) of the stages one optimizer updates, in order
+                )->dict:      # that optimizer's state
+    "One optimizer's state from its stages' states, in stage order."
+    out, i = dict(state={}, param_groups=[dict(states[0]['param_groups'][0], params=[])]), 0
+    for s in states:
+        n = len(s['param_groups'][0]['params'])
+        out['state'].update({i + k: v for k, v in s['state'].items()})
+        out['param_groups'][0]['params'] += list(range(i, i + n)); i += n
+    return out
 
 def restore(run:Run, # a freshly built run (see `build_run`)
             ck:dict,   # a checkpoint of it (see `train_state`)
@@ -384,7 +420,8 @@ def restore(run:Run, # a freshly built run (see `build_run`)
     run.net.load_state_dict(ck['model'])
     if run.head is not None: run.head.load_state_dict(ck['head'])
     if run.heads is not None: run.heads.load_state_dict(ck['heads'])
-    for o, s in zip(run.opts, ck['opts']): o.load_state_dict(s)
+    for o in dict.fromkeys(run.opts):   # each optimizer from the states of the stages it updates
+        o.load_state_dict(joined_state([s for oo, s in zip(run.opts, ck['opts']) if oo is o]))
     for s, st in zip(run.scheds, ck['scheds']): s.load_state_dict(st)
     for s, st in zip(run.scalers, ck.get('scalers') or ()):
         if st and s.is_enabled(): s.load_state_dict(st)   # fp16 then and now (the precision may change on resume)

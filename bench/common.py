@@ -265,7 +265,7 @@ class Trainer:
 
     def zero_grad(self):
         "Set every gradient to None."
-        for o in self.opts: o.zero_grad(set_to_none=True)
+        for o in dict.fromkeys(self.opts): o.zero_grad(set_to_none=True)
 
     def modules(self)->list:
         "The network, and the backprop head where there is one."
@@ -275,7 +275,8 @@ class Trainer:
         "Bytes that live across steps whatever the schedule: parameters, fixed buffers (projections), optimizer state."
         params = sum(p.numel() * p.element_size() for m in self.modules() for p in m.parameters())
         buffers = sum(b.numel() * b.element_size() for m in self.modules() for b in m.buffers())
-        opt_state = sum(v.numel() * v.element_size() for o in self.opts for st in o.state.values() for v in st.values()
+        opt_state = sum(v.numel() * v.element_size() for o in dict.fromkeys(self.opts) for st in o.state.values()
+                        for v in st.values()
                         if torch.is_tensor(v))
         n_params = sum(p.numel() for m in self.modules() for p in m.parameters())
         return dict(n_params=n_params, params=params, buffers=buffers, optimizer_state=opt_state,
