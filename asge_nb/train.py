@@ -90,7 +90,8 @@ def make_stages(net:nn.Module,    # an `ASGENet`
     if check_method(method) == 'bp': return [BPStage(net, head)]
     return [LocalStage(b) for b in net.blocks] + ([HeadsStage(heads)] if heads is not None else [])
 
-# %% ../nbs/13_train.ipynb #f4af6c4a
+# %% ../nbs/13_train.ipynb #st3pplmb
+#| code-fold: true
 _NO_SCALER = torch.amp.GradScaler('cpu', enabled=False)   # passes the loss and the update through unchanged
 
 def _inner(st): return getattr(st, 'module', st)   # a stage inside its `DistributedDataParallel` wrapper
@@ -103,6 +104,8 @@ def _each_optimizer(updates:list)->list:
             raise ValueError("stages that share an optimizer must share its gradient scaler: one scaler per optimizer")
     return list(out.values())
 
+
+# %% ../nbs/13_train.ipynb #f4af6c4a
 def stage_steps(stages:list, opts:list, scheds:list, x, y, amp:torch.dtype=None, scalers:list=None,
                 hs:list=None,   # earlier stages' outputs, kept for a stage that reads them all; None: none yet
                 share:float=1., # factor on every loss: this rank's share of the batch (see `batch_share`)
