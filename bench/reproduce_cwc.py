@@ -80,7 +80,7 @@ def official_log(path:Path)->dict:
     except IndexError: raise SystemExit(f"{path}: no test error lines; is the run finished?") from None
 
 def official_seeds(ds:str, peers:Path)->dict:
-    "Seed -> the official figures: its default seed from the notes, other seeds from their kept logs."
+    "Seed -> the official figures: from each seed's kept log; the default seed (2) from the notes if it has none."
     runs = {2: reference(ds, peers)['figures']}
     for f in sorted(LOGS.glob(f'cwc_official_{ds}_seed*.log')):
         runs[int(re.search(r'seed(\d+)', f.name).group(1))] = official_log(f)
@@ -105,7 +105,8 @@ def summary_rows(ds:str, peers:Path, rows:list)->list:
     out[1].update(gap=gap, within_1pt={p: abs(g) <= 1. for p, g in gap.items()})
     out[0].update(repo=REPO, commit=COMMIT, command=official_command(ds) + ' --seed <S>  (seed 2: the default)',
                   logs=[f'reference_logs/{f.name}' for f in sorted(LOGS.glob(f'cwc_official_{ds}_seed*.log'))],
-                  source='seed 2: shared notes peers.md (2 threads); other seeds: their logs (1 thread)')
+                  source='every seed from its kept log (1 thread, as ours); without a log, seed 2 from the shared '
+                         'notes peers.md (2 threads)')
     return out
 
 def official_command(ds:str)->str:
