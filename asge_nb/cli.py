@@ -47,8 +47,10 @@ def print_summary(m:dict, # the metrics of a run
     for name, t in (('top-1', a), ('top-5', a.get('top5'))):
         if t is None: continue
         best = '-' if t['best'] is None else f"{t['best']:.2f} (layer {m['best_layer']})"
-        print(f"{name}: fusion {t['fusion']:.2f}   best {best}   last {t['last']:.2f}" if t['fusion'] is not None
-              else f"{name}: last (trained head) {t['last']:.2f}")
+        rng = '' if t.get('range') is None else "   range {:.2f} (layers {}-{})".format(t['range'], *m['fusion_range'])
+        wtd = '' if t.get('weighted') is None else f"   weighted {t['weighted']:.2f} (weights {m['fusion_weights']})"
+        if t['fusion'] is None: print(f"{name}: last (trained head) {t['last']:.2f}"); continue
+        print(f"{name}: fusion {t['fusion']:.2f}   best {best}   last {t['last']:.2f}{rng}{wtd}")
     print(f"wrote {Path(out) / 'metrics.json'}, {Path(out) / 'last.pt'}, {Path(out) / 'history.png'}")
 
 class PrintNotes:
