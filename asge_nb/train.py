@@ -344,7 +344,8 @@ def epoch_record(run:Run,      # a run with data
                 val_acc=None if val is None else val['layers'], test_acc=strategy_accuracies(test, val, c['fusion']),
                 val_strategies=None if val is None else dict(
                     fusion=val['fusion_rules'][c['fusion']], heads=val['heads'],
-                    **{s: v for s, v in strategy_accuracies(val, val, c['fusion']).items() if s in ('range', 'weighted')}),
+                    **{s: v for s, v in strategy_accuracies(val, val, c['fusion']).items()
+                       if s in ('range', 'weighted')}),
                 lr=run.scheds[0].get_last_lr()[0], epoch_s=round(time.time() - t_epoch, 2),
                 wall_s=round(time.time() - t_run, 2))
 
