@@ -24,6 +24,30 @@ weights, projections and heads are copied into our run, and both train on the sa
 masks (the global generator reseeded before each side's step): if the recipe reads their code right, every update
 agrees up to float rounding (~1 min CPU).
 
+**Narrower, longer, several seeds** (`--width`, `--lr`, `--seeds`, `--pair`). At full width a step costs ~10 s of CPU,
+so the setting above stops both sides near chance. The same comparison at a channel multiplier (`--width 0.125`: every
+conv's channels and the heads' inputs times 1/8; each layer keeps the patch count P their code gives its full-width
+channel count, which is also ours, P = min(max(1, floor(C_L / C)), H, W) being width-invariant), on more images, over
+several seeds, with patches P8-P12 (`WIDTH_PATCHES`) applied to their code. `--log` names one log per seed (`{seed}`
+in the path); each seed's images, rate and widths are checked against its log. The rows of such a pair carry the
+per-seed runs, the mean and sample standard deviation (n - 1) per side, and the gap of the means. Their side:
+
+    ASGE_REF_DATA=$ASGE_DATA ASGE_REF_N_SUBSET=15000 ASGE_REF_N_TEST=5000 ASGE_REF_SEED=0 ASGE_REF_EPOCHS=2 \\
+        ASGE_REF_WIDTH=0.125 ASGE_REF_LR=2e-4 ASGE_REF_THREADS=1 OMP_NUM_THREADS=1 MPLBACKEND=Agg taskset -c 0 \\
+        python Main.py > asge_authors_mnist_w0.125_seed0.log 2>&1      # and seeds 1, 2
+
+(their seed: ASGE_REF_SEED also seeds their weights, projections and batch order through their torch.manual_seed,
+42 by default as in their code), and ours with the same options, e.g.
+
+    ASGE_DATA=/path/to/data taskset -c 0 python bench/reproduce_asge.py --width 0.125 --n-subset 15000 \\
+        --n-test 5000 --seeds 0 1 2 --pair 'asge-reference mnist-subset width 1/8' \\
+        --log 'bench/results/reference_logs/asge_authors_mnist_w0.125_seed{seed}.log'
+    ASGE_DATA=/path/to/data taskset -c 0 python bench/reproduce_asge.py --steps-from RUN_DIR --width 0.125 \\
+        --pair 'asge-reference step check width 1/8' --eps0-control   # RUN_DIR: their files, patches applied
+
+(`--eps0-control` repeats the step check with our norms' eps at 0, as theirs nearly are: what is left is float
+rounding, so the difference the check shows with our eps is the eps's.)
+
 Rows are merged into bench/results/reproductions_cpu.json by (pair, side): other pairs' rows stay, and this pair's rows
 already there stay unless --replace is given.
 
@@ -32,16 +56,17 @@ already there stay unless --replace is given.
     ASGE_DATA=/path/to/data python bench/reproduce_asge.py --replace     # a rerun replaces this pair's rows
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
-import argparse, importlib, math, re, sys, tempfile, time
+import argparse, importlib, math, os, re, statistics, sys, tempfile, time
 from pathlib import Path
 import numpy as np
 import torch
 from bench.common import (RESULTS, COMMIT_AT_START, command_line, cpu_seconds, read_results, save_results,
                           results_file)
 from asge_nb.data import data_root, load_arrays, seeded_subset, split_train_val, write_idx
-from asge_nb.loaders import builtin_data
+from asge_nb.loaders import builtin_data, rms_normalize
 from asge_nb.evaluate import at_best_val
 from asge_nb.train import fit, fit_config, make_run
+from asge_nb.model import VGG8_PLAN, VGG8_EXTRA, scale
 
 OUT = RESULTS / 'reproductions_cpu.json'
 LOG = RESULTS / 'reference_logs' / 'asge_authors_mnist.log'
@@ -49,8 +74,8 @@ PAIR, STEP_PAIR = 'asge-reference mnist-subset', 'asge-reference step check'
 REPO, COMMIT = 'KCL-KAI-Lab/ASGE', '78d82a41fbf757d8751b083fa1ab5e3470ea221b'   # Layer, VGG8, Main, Load_Dataset
 LR, LR_MIN, T_MAX = 2e-4, 1e-5, 100   # their AdamW rate and CosineAnnealingLR(T_max=epochs=100, eta_min), per epoch
 REF_COMMAND = ("ASGE_REF_DATA=$ASGE_DATA ASGE_REF_N_SUBSET={n_subset} ASGE_REF_N_TEST={n_test} ASGE_REF_SEED={seed} "
-               "ASGE_REF_EPOCHS={epochs} ASGE_REF_THREADS={threads} OMP_NUM_THREADS={threads} MPLBACKEND=Agg "
-               "taskset -c 1 python Main.py")
+               "ASGE_REF_EPOCHS={epochs} {width_lr}ASGE_REF_THREADS={threads} OMP_NUM_THREADS={threads} "
+               "MPLBACKEND=Agg taskset -c {ref_core} python Main.py")
 PATCHES = [   # the only changes made to their files to run them here
     "Load_Dataset.load_mnist: MNIST read offline from $ASGE_REF_DATA (torchvision.datasets.MNIST(root=..., "
     "download=False)) instead of root='..' with download=True",
@@ -66,12 +91,28 @@ PATCHES = [   # the only changes made to their files to run them here
     "Main.py: the plots' x axes are range(len(list)) instead of range(epochs)",
     "device: unchanged (their code picks the CPU where there is no CUDA)",
 ]
+WIDTH_PATCHES = [   # added to PATCHES for a pair at another width, rate or seed (/work/scratch/asge_ref: P8-P12)
+    "P8 VGG8.create_layer: in_c (all but the first conv's, which keeps the image's channels) and out_c times "
+    "ASGE_REF_WIDTH, rounded and at least 1 (max(1, round(c * w)), as asge_nb.model.scale)",
+    "P9 VGG8.__init__: fc_layers = [nn.Linear(block.out_channels, num_classes) for block in blocks[1:]] instead of the "
+    "literal Linear(256), Linear(256), Linear(512) x 4 (identical at width 1, asserted to be those times the width)",
+    "P10 Layer.Conv_layer: their per-layer patch count is kept: output_size[...] (64->8, 128->4, 256->2, 512->1) and "
+    "num_features[...] are looked up by the layer's full-width channel count (the key c with max(1, round(c * w)) == "
+    "out_channels), and R1 gets num_features[full] // full * out_channels = C * P^2 rows at the actual width C",
+    "P11 VGG8.__init__: self.lr = ASGE_REF_LR (2e-4 by default) for every AdamW; lr_min 1e-5 and T_max 100 kept",
+    "P12 Load_Dataset.load_mnist: their torch.manual_seed(42) becomes torch.manual_seed(ASGE_REF_SEED) (42 by "
+    "default), so the seed sets their weights, projections and batch order as well as the images",
+]
 
 def key(r:dict)->tuple: return (r['pair'], r['side'])
 
-def their_lr(epoch:int)->float:
-    "Their rate after `epoch` scheduler steps (what Main.py prints after each epoch)."
-    return LR_MIN + (LR - LR_MIN) * (1 + math.cos(math.pi * epoch / T_MAX)) / 2
+def their_lr(epoch:int, lr:float=LR)->float:
+    "Their rate after `epoch` scheduler steps (what Main.py prints after each epoch), from peak rate `lr`."
+    return LR_MIN + (lr - LR_MIN) * (1 + math.cos(math.pi * epoch / T_MAX)) / 2
+
+def conv_widths(width:float)->list:
+    "The out-channels of their seven convs (and of ours with n_conv=7) at channel multiplier `width`."
+    return [scale(c, width) for c, _ in VGG8_PLAN + [VGG8_EXTRA]]
 
 # ---- their side of the run: every figure from the log ----
 _NUM = r'([-\d.e]+)'
@@ -95,7 +136,8 @@ def parse_log(text:str)->dict:
     best = re.search(rf'Test Accuracy \(best valid epoch (\d+)\): {_NUM}%', text)
     if not epochs or best is None: raise SystemExit("reference log: no finished run (no epoch lines or no test line)")
     cpu = re.search(rf'^cpu_s: {_NUM}', text, re.M)
-    return dict(images=dict(train=(n_tr, s_tr), val=(n_va, s_va), test=(n_te, s_te)), epochs=epochs,
+    convs = [int(m.group(1)) for m in re.finditer(r'^torch\.Size\(\[(\d+), \d+, \d+, \d+\]\) True$', text, re.M)]
+    return dict(images=dict(train=(n_tr, s_tr), val=(n_va, s_va), test=(n_te, s_te)), epochs=epochs, convs=convs,
                 best_epoch=int(best.group(1)), test_at_best_val=float(best.group(2)),
                 cpu_s=float(cpu.group(1)) if cpu else None)
 
@@ -122,17 +164,19 @@ class EpochCPU:
     def __init__(self): self.c0 = cpu_seconds()
     def after_epoch(self, info): info['record']['cpu_s'] = round(cpu_seconds() - self.c0, 1)
 
-def fit_settings(a)->dict:
+def fit_settings(a, seed:int=None)->dict:
     "Our `fit` arguments: the recipe, on the selected images, with the rate the authors' schedule keeps here."
-    return dict(dataset='mnist', recipe='reference', n_train=a.n_subset, val_frac=1 / 6, seed=a.seed, epochs=a.epochs,
-                lr_min=LR, bs=128, device='cpu', amp='off', download=False)
+    extra = dict(width=a.width, lr=a.lr) if (a.width, a.lr) != (1., LR) else {}   # the default pair: the recipe's
+    return dict(dataset='mnist', recipe='reference', n_train=a.n_subset, val_frac=1 / 6,
+                seed=a.seed if seed is None else seed, epochs=a.epochs, lr_min=a.lr, bs=128, device='cpu', amp='off',
+                download=False, **extra)
 
-def ours(a, test_idx)->dict:
+def ours(a, test_idx, seed:int=None)->dict:
     "Train ours once on the selected images; its figures in the layout of `parse_log`'s."
     c0, t0 = cpu_seconds(), time.time()
     with tempfile.TemporaryDirectory(prefix='asge_ref_') as tmp:
         data = data_folder(a.data, test_idx, Path(tmp) / 'data')
-        m = fit(data=data, out=Path(tmp) / 'run', progress=False, cbs=[EpochCPU()], **fit_settings(a))
+        m = fit(data=data, out=Path(tmp) / 'run', progress=False, cbs=[EpochCPU()], **fit_settings(a, seed))
     cpu_s, wall_s = round(cpu_seconds() - c0, 1), round(time.time() - t0, 1)
     best = at_best_val(m['history'], 'heads')
     epochs = [dict(epoch=h['epoch'], train_loss=h['train_loss'][-1], train_acc=h['train_acc'][-1],
@@ -142,30 +186,83 @@ def ours(a, test_idx)->dict:
     return dict(epochs=epochs, best_epoch=best['epoch'], test_at_best_val=best['test_acc']['heads'], cpu_s=cpu_s,
                 wall_s=wall_s)
 
+def their_run(a, seed:int)->tuple:
+    "Their figures for `seed` from its log, checked to be this setting's (images, epochs, rate, widths); our images."
+    path = Path(str(a.log).format(seed=seed))
+    ref = parse_log(path.read_text())
+    sel = selection(a.n_subset, a.n_test, seed)
+    mine = {k: (len(v), int(v.sum())) for k, v in sel.items()}
+    lr_ok = all(math.isclose(e['lr_after'], their_lr(e['epoch'], a.lr), rel_tol=1e-6) for e in ref['epochs'])
+    if (mine != ref['images'] or len(ref['epochs']) != a.epochs or not lr_ok
+            or ref['convs'] != conv_widths(a.width)):
+        raise SystemExit(f"{path}: a run of another setting (images {ref['images']}, {len(ref['epochs'])} epochs, "
+                         f"rates {[e['lr_after'] for e in ref['epochs']]}, convs {ref['convs']}; this one: {mine}, "
+                         f"{a.epochs} epochs, rate {a.lr}, convs {conv_widths(a.width)})")
+    log, root = path.resolve(), RESULTS.parent.parent
+    return ref, sel, mine, str(log.relative_to(root)) if log.is_relative_to(root) else str(log)
+
+def ref_command(a, seed)->str:
+    "The command that ran their side for `seed`."
+    width_lr = f"ASGE_REF_WIDTH={a.width:g} ASGE_REF_LR={a.lr:g} " if (a.width, a.lr) != (1., LR) else ''
+    return REF_COMMAND.format(**{**vars(a), 'seed': seed, 'width_lr': width_lr})
+
 def compare(a)->list:
     "The run: their figures from the log (checked to be this setting's), ours trained; the two rows."
-    ref = parse_log(a.log.read_text())
-    sel = selection(a.n_subset, a.n_test, a.seed)
-    mine = {k: (len(v), int(v.sum())) for k, v in sel.items()}
-    lr_ok = all(math.isclose(e['lr_after'], their_lr(e['epoch']), rel_tol=1e-6) for e in ref['epochs'])
-    if mine != ref['images'] or len(ref['epochs']) != a.epochs or not lr_ok:
-        raise SystemExit(f"{a.log}: a run of another setting (images {ref['images']}, {len(ref['epochs'])} epochs; "
-                         f"this one: {mine}, {a.epochs} epochs)")
-    log, root = a.log.resolve(), RESULTS.parent.parent
-    row_ref = dict(pair=PAIR, side='reference', repo=REPO, commit=COMMIT,
-                   log=str(log.relative_to(root)) if log.is_relative_to(root) else str(log),
-                   command=REF_COMMAND.format(**vars(a)), patches=PATCHES, images=mine, threads=a.threads,
+    pair = a.pair or PAIR
+    ref, sel, mine, log = their_run(a, a.seed)
+    row_ref = dict(pair=pair, side='reference', repo=REPO, commit=COMMIT, log=log,
+                   command=ref_command(a, a.seed), patches=patches(a), images=mine, threads=a.threads,
                    figures=dict(test_at_best_val=ref['test_at_best_val'], best_epoch=ref['best_epoch'],
                                 epochs=ref['epochs']), cpu_s=ref['cpu_s'])
     o = ours(a, sel['test'])
     diff = round(o['test_at_best_val'] - ref['test_at_best_val'], 2)
-    row = dict(pair=PAIR, side='ours', repo='asge_nb', commit=COMMIT_AT_START, command=command_line(),
+    row = dict(pair=pair, side='ours', repo='asge_nb', commit=COMMIT_AT_START, command=command_line(),
                fit=fit_settings(a), images=mine, threads=a.threads,
                figures=dict(test_at_best_val=o['test_at_best_val'], best_epoch=o['best_epoch'], epochs=o['epochs']),
                cpu_s=o['cpu_s'], wall_s=o['wall_s'], diff=diff, within_1pt=abs(diff) <= 1.)
-    print(f"{PAIR}: theirs {ref['test_at_best_val']:.2f} (epoch {ref['best_epoch']}), ours "
+    print(f"{pair}: theirs {ref['test_at_best_val']:.2f} (epoch {ref['best_epoch']}), ours "
           f"{o['test_at_best_val']:.2f} (epoch {o['best_epoch']}), diff {diff:+.2f}, within 1 point: "
           f"{row['within_1pt']}; ours {o['cpu_s']:.0f} s CPU, {o['wall_s']:.0f} s wall", flush=True)
+    return [row_ref, row]
+
+def patches(a)->list:
+    "The patches their code ran with at this setting."
+    return PATCHES if (a.width, a.lr) == (1., LR) and a.seeds is None else PATCHES + WIDTH_PATCHES
+
+def mean_std(v:list)->dict:
+    "Mean and sample standard deviation (n - 1) of per-seed figures, rounded to 0.01."
+    return dict(mean=round(statistics.mean(v), 2), std=round(statistics.stdev(v), 2) if len(v) > 1 else None, n=len(v))
+
+def compare_seeds(a)->list:
+    "The run over `a.seeds`: their figures per seed from its log, ours trained per seed; the two rows, with the means."
+    theirs = [their_run(a, s) for s in a.seeds]   # every log checked before an epoch is spent
+    setting = dict(dataset='mnist', n_subset=a.n_subset, val_frac=1 / 6, n_test=a.n_test, epochs=a.epochs,
+                   width=a.width, lr=a.lr, bs=128, seeds=a.seeds, lr_reason=a.lr_reason)
+    runs_ref, runs_ours = [], []
+    for s, (ref, sel, mine, log) in zip(a.seeds, theirs):
+        runs_ref.append(dict(seed=s, log=log, command=ref_command(a, s), images=mine,
+                             test_at_best_val=ref['test_at_best_val'], best_epoch=ref['best_epoch'],
+                             epochs=ref['epochs'], cpu_s=ref['cpu_s']))
+        o = ours(a, sel['test'], s)
+        runs_ours.append(dict(seed=s, images=mine, fit=fit_settings(a, s), test_at_best_val=o['test_at_best_val'],
+                              best_epoch=o['best_epoch'], epochs=o['epochs'], cpu_s=o['cpu_s'], wall_s=o['wall_s'],
+                              diff=round(o['test_at_best_val'] - ref['test_at_best_val'], 2)))
+        print(f"seed {s}: theirs {ref['test_at_best_val']:.2f} (epoch {ref['best_epoch']}, {ref['cpu_s']} s CPU), "
+              f"ours {o['test_at_best_val']:.2f} (epoch {o['best_epoch']}, {o['cpu_s']:.0f} s CPU)", flush=True)
+    fig = lambda runs: mean_std([r['test_at_best_val'] for r in runs])
+    fr, fo = fig(runs_ref), fig(runs_ours)
+    gap = round(fo['mean'] - fr['mean'], 2)
+    total = lambda runs: round(sum(r['cpu_s'] or 0 for r in runs), 1)
+    row_ref = dict(pair=a.pair, side='reference', repo=REPO, commit=COMMIT, command=ref_command(a, '{seed}'),
+                   patches=patches(a), setting=setting, threads=a.threads,
+                   figures=dict(test_at_best_val=fr, per_seed=[r['test_at_best_val'] for r in runs_ref]),
+                   runs=runs_ref, cpu_s=total(runs_ref))
+    row = dict(pair=a.pair, side='ours', repo='asge_nb', commit=COMMIT_AT_START, command=command_line(),
+               fit=fit_settings(a, '{seed}'), setting=setting, threads=a.threads,
+               figures=dict(test_at_best_val=fo, per_seed=[r['test_at_best_val'] for r in runs_ours]),
+               runs=runs_ours, cpu_s=total(runs_ours), diff=gap, within_1pt=abs(gap) <= 1.)
+    print(f"{a.pair}: theirs {fr['mean']:.2f} +- {fr['std']}, ours {fo['mean']:.2f} +- {fo['std']} over seeds "
+          f"{a.seeds}; gap of the means {gap:+.2f}, within 1 point: {row['within_1pt']}", flush=True)
     return [row_ref, row]
 
 # ---- the step check ----
@@ -189,17 +286,43 @@ def their_walk(theirs, x, y)->tuple:
         if i: feats.append(z.mean((2, 3)))
     return logits, sum(f(v) for f, v in zip(theirs.fc_layers, feats))
 
-def step_check(a)->list:
-    "Both sides from the same start on the same batches: per step the heads' loss and the worst update difference."
-    sys.path.insert(0, str(Path(a.steps_from).resolve()))
-    VGG8 = importlib.import_module('VGG8').VGG8
+def their_vgg8(a):
+    "Their VGG8 class from `a.steps_from`, refused where its files lack the patches this width or rate needs."
+    src = Path(a.steps_from).resolve()
+    if (a.width, a.lr) != (1., LR) and 'ASGE_REF_WIDTH' not in (src / 'VGG8.py').read_text():
+        raise SystemExit(f"{src}: their files without the width and rate patches (P8-P11); at width {a.width:g}, rate "
+                         f"{a.lr:g} the step check needs the patched copy")
+    os.environ['ASGE_REF_WIDTH'], os.environ['ASGE_REF_LR'] = repr(a.width), repr(a.lr)   # read by P8-P11 only
+    sys.path.insert(0, str(src))
+    return importlib.import_module('VGG8').VGG8
+
+def both_sides(a, VGG8, eps0:bool=False)->tuple:
+    "Their VGG8 drawn at `a.seed` and our run started from its weights; `eps0`: our norms' eps set to 0 (a control)."
     torch.manual_seed(a.seed)
     theirs = VGG8(device=torch.device('cpu'), epochs=T_MAX, input_channel=1); theirs.train()
-    run = make_run(fit_config(dataset='mnist', recipe='reference', device='cpu', lr_min=LR, amp='off'), 10, 1, 32, 100)
+    if [b.out_channels for b in theirs.blocks] != conv_widths(a.width) or theirs.lr != a.lr:
+        raise SystemExit(f"their VGG8 has convs {[b.out_channels for b in theirs.blocks]} and rate {theirs.lr}; "
+                         f"this check is at {conv_widths(a.width)} and {a.lr}")
+    extra = dict(width=a.width, lr=a.lr) if (a.width, a.lr) != (1., LR) else {}
+    run = make_run(fit_config(dataset='mnist', recipe='reference', device='cpu', lr_min=a.lr, amp='off', **extra),
+                   10, 1, 32, 100)
+    p_theirs = [b.channel_spatial_goodness(torch.ones(1, b.out_channels, 8, 8)).shape[1] // b.out_channels
+                for b in theirs.blocks]   # P^2 per layer, as their goodness pools (8 px: every P of theirs fits)
+    if p_theirs != [b.p ** 2 for b in run.net.blocks]:
+        raise SystemExit(f"patch counts P^2 per layer differ: theirs {p_theirs}, "
+                         f"ours {[b.p ** 2 for b in run.net.blocks]}")
     same_start(theirs, run)
+    if eps0:
+        for b in run.net.blocks: b.norm.eps = 0.
+    return theirs, run
+
+def steps_from_same_start(a, VGG8, eps0:bool=False)->dict:
+    "Both sides from the same start on the same batches: per step the heads' loss and the worst update difference."
+    theirs, run = both_sides(a, VGG8, eps0)
     d = builtin_data('mnist', a.data, n_train=a.bs * (a.steps + 1), val_frac=0., img_size=32, input_norm='rms',
                      download=False, seed=a.seed)
     x8, y = d.train.x, d.train.y   # uint8 at 32 px: theirs as ToTensor makes it (x / 255), ours as the loader does
+    prep = (lambda xb: rms_normalize(xb, eps=0.)) if eps0 else d.train.prepare
     names = [f'conv{i}' for i in range(len(theirs.blocks))] + [f'head{j}' for j in range(len(theirs.fc_layers))]
     pt = [b.conv.weight for b in theirs.blocks] + [f.weight for f in theirs.fc_layers]
     po = [b.body.weight for b in run.net.blocks] + [h.weight for h in run.heads.heads]
@@ -209,44 +332,75 @@ def step_check(a)->list:
     for s in range(a.steps):
         xb, yb = x8[s * a.bs:(s + 1) * a.bs], y[s * a.bs:(s + 1) * a.bs]
         torch.manual_seed(1000 + s); loss_t, _ = theirs(xb.float() / 255, yb)
-        torch.manual_seed(1000 + s); res = run.step(d.train.prepare(xb), yb)
+        torch.manual_seed(1000 + s); res = run.step(prep(xb), yb)
         steps.append(dict(step=s, heads_loss_theirs=round(loss_t, 6), heads_loss_ours=round(res[-1][0].item(), 6),
                           worst_update_diff=float(f"{max(updates()):.3g}")))
-        print(f"step {s}: {steps[-1]}", flush=True)
+        print(f"step {s}{' (our eps 0)' if eps0 else ''}: {steps[-1]}", flush=True)
     xb, yb = x8[a.steps * a.bs:], y[a.steps * a.bs:]
     theirs.eval(); run.net.eval(); run.heads.eval()
     with torch.no_grad():
         lt, ht = their_walk(theirs, xb.float() / 255, yb)
-        outs = list(run.net.walk(d.train.prepare(xb)))
+        outs = list(run.net.walk(prep(xb)))
         lo, ho = [o.z for o in outs], run.heads([o.h for o in outs])
     held = dict(images=len(yb), layer_logits_diff=[float(f"{rel(p, q):.3g}") for p, q in zip(lt, lo)],
                 heads_logits_diff=float(f"{rel(ht, ho):.3g}"), argmax_agree=(ht.argmax(1) == ho.argmax(1)).float()
                 .mean().item())
-    common = dict(pair=STEP_PAIR, steps=a.steps, bs=a.bs, seed=a.seed, threads=a.threads)
-    return [dict(common, side='reference', repo=REPO, commit=COMMIT, code='VGG8.py and Layer.py, unchanged',
-                 heads_loss=[r['heads_loss_theirs'] for r in steps]),
-            dict(common, side='ours', repo='asge_nb', commit=COMMIT_AT_START, command=command_line(),
-                 heads_loss=[r['heads_loss_ours'] for r in steps], steps_detail=steps,
-                 update_diff=dict(zip(names, [float(f"{v:.3g}") for v in updates()])), held_out=held)]
+    return dict(steps=steps, update_diff=dict(zip(names, [float(f"{v:.3g}") for v in updates()])), held_out=held,
+                patches=[b.p for b in run.net.blocks])
+
+def step_check(a)->list:
+    "The step check's two rows; with `a.eps0_control`, also the same check with our norms' eps at 0, as theirs."
+    VGG8 = their_vgg8(a)
+    r = steps_from_same_start(a, VGG8)
+    common = dict(pair=a.pair or STEP_PAIR, steps=a.steps, bs=a.bs, seed=a.seed, threads=a.threads)
+    code = 'VGG8.py and Layer.py, unchanged'
+    if (a.width, a.lr) != (1., LR):
+        common.update(width=a.width, lr=a.lr, patches_per_side=r['patches'])
+        code = 'VGG8.py and Layer.py with the width and rate patches (P8-P11 of WIDTH_PATCHES)'
+    steps = r['steps']
+    row = dict(common, side='ours', repo='asge_nb', commit=COMMIT_AT_START, command=command_line(),
+               heads_loss=[s['heads_loss_ours'] for s in steps], steps_detail=steps, update_diff=r['update_diff'],
+               held_out=r['held_out'])
+    if a.eps0_control:   # theirs add exp(-50) to the RMS, ours 1e-6 / 1e-5 to the mean square: with 0, what is left
+        c = steps_from_same_start(a, VGG8, eps0=True)   # is float rounding
+        row['eps0_control'] = dict(heads_loss=[s['heads_loss_ours'] for s in c['steps']],
+                                   update_diff=c['update_diff'], held_out=c['held_out'])
+    return [dict(common, side='reference', repo=REPO, commit=COMMIT, code=code,
+                 heads_loss=[s['heads_loss_theirs'] for s in steps]), row]
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n-subset', type=int, default=3000, help='training images drawn, split 5:1 into train/val')
     p.add_argument('--n-test', type=int, default=2000, help='test images drawn from the 10,000')
     p.add_argument('--seed', type=int, default=42); p.add_argument('--epochs', type=int, default=2)
+    p.add_argument('--seeds', type=int, nargs='+', default=None,
+                   help="several seeds (one log each, '{seed}' in --log): rows with per-seed runs, mean and std")
+    p.add_argument('--width', type=float, default=1., help='channel multiplier (their side: ASGE_REF_WIDTH)')
+    p.add_argument('--lr', type=float, default=LR, help='peak rate of both sides (their side: ASGE_REF_LR)')
+    p.add_argument('--lr-reason', default=None, help="why the rate differs from theirs (recorded with the pair)")
+    p.add_argument('--pair', default=None, help='the rows\' pair name (default: the full-width pair or step check)')
+    p.add_argument('--ref-core', type=int, default=1, help='the core their side ran on (recorded in its command)')
     p.add_argument('--threads', type=int, default=1, help='torch CPU threads (both sides)')
-    p.add_argument('--log', type=Path, default=LOG, help="the authors' code's log of the same setting")
+    p.add_argument('--log', type=Path, default=LOG,
+                   help="the authors' code's log of the same setting ('{seed}' in it: one per seed)")
     p.add_argument('--steps-from', default=None, help="the step check instead of the run: the folder of their files")
     p.add_argument('--steps', type=int, default=4); p.add_argument('--bs', type=int, default=32)
+    p.add_argument('--eps0-control', action='store_true',
+                   help='step check: also run it with our norms\' eps at 0 (theirs add exp(-50) to the RMS)')
     p.add_argument('--data', default=None); p.add_argument('--out', default=str(OUT))
     p.add_argument('--replace', action='store_true', help="replace this pair's rows already in --out")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     results_file(a.out)   # a damaged results file is refused before an epoch is spent
-    pair = STEP_PAIR if a.steps_from else PAIR
+    if (a.width, a.lr) != (1., LR) or a.seeds:
+        if not a.pair:
+            raise SystemExit("--width, --lr or --seeds: name the pair with --pair (the default pairs are the "
+                             "full-width, single-seed ones)")
+        if a.log == LOG and not a.steps_from: raise SystemExit("--width, --lr or --seeds: give their logs with --log")
+    pair = a.pair or (STEP_PAIR if a.steps_from else PAIR)
     if not a.replace and (pair, 'ours') in {key(r) for r in (read_results(a.out) or {}).get('results', [])}:
         raise SystemExit(f"{a.out} already has the rows of {pair!r}: pass --replace to rerun and replace them")
-    rows = step_check(a) if a.steps_from else compare(a)
+    rows = step_check(a) if a.steps_from else compare_seeds(a) if a.seeds else compare(a)
     save_results(a.out, rows, 'reproductions', key=key, keep_existing=not a.replace)   # merged by (pair, side)
 
 if __name__ == '__main__': main()

@@ -21,8 +21,10 @@ kept as bench/results/reference_logs/cwc_official_<dataset>_seed<S>.log:
         --data_path <data folder> --seed 1 > cwc_official_fashion_mnist_seed1.log
 
 `--summary` then reads every seed of both sides (the logs and the notes; our rows of each seed) and writes one row per
-side with the mean and standard deviation over seeds, and the gap of the means. Rows go to bench/results/reproductions_cpu.json, merged by (pair, side): a rerun
-replaces this script's rows and leaves every other pair's rows in place.
+side with the mean and standard deviation over seeds, and the gap of the means.
+
+Rows go to bench/results/reproductions_cpu.json, merged by (pair, side): a rerun replaces this script's rows and leaves
+every other pair's rows in place.
 
     ASGE_DATA=/path/to/data python bench/reproduce_cwc.py --datasets mnist --threads 1
     ASGE_DATA=/path/to/data python bench/reproduce_cwc.py --datasets fashion_mnist --threads 1

@@ -14,8 +14,8 @@ and `--threads 1` gives a figure less sensitive to it.
 On the CPU each case also runs a reference engine in the same alternation: both methods with the adaptive-bin kernels
 everywhere (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one
 AdamW per stage instead of one shared by all stages. Its figures (`reference` in each row) and profile
-(`profile_reference`) are the engine before those two changes, measured in the same conditions as the engine itself; `--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines
-are one and it is skipped).
+(`profile_reference`) are the engine before those two changes, measured in the same conditions as the engine itself;
+`--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines are one and it is skipped).
 
     python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~1 min on 2 idle cores)
     python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
