@@ -185,7 +185,7 @@ def ff_evaluate(net:FFNet, d:Data)->dict:
 def ff_fit(dataset:str='mnist', data:str=None,
            sizes:tuple=(1000, 1000, 1000), # hidden layers of the MLP
            epochs:int=3, bs:int=100, seed:int=0, n_train:int=None, device:str='cpu', download:bool=True,
-           augment:str=None,               # None: the dataset's default (`pipeline='asge'` only)
+           augment:str=None,               # None: the mirror test's (`pipeline='asge'` only)
            pipeline:str='asge',            # 'asge': `get_data`'s loaders (0-1 pixels); 'reference': `reference_split`
            lr:float=1e-3, wd:float=3e-4, momentum:float=.9, lr_head:float=1e-2, wd_head:float=3e-3, # `ff_optimizer`
            peer:float=.03,                 # weight of peer normalisation

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from .data import (
     DATASETS, check_dataset, check_in_chans, check_augment, check_input_norm, check_norm, check_data_args, load_arrays,
-    channel_stats, split_train_val, seeded_subset)
+    channel_stats, split_train_val, seeded_subset, mirror_score, default_augment)
 
 # %% ../nbs/07b_loaders.ipynb #4132745c
 def _crop_flip(x, oy, ox, flip, pad):
@@ -345,7 +345,7 @@ def builtin_data(name:str,                  # a key of `DATASETS`
                  n_train:int=None,          # keep only this many training samples (seeded subset, before the val split)
                  val_frac:float=0.1,        # share of the training set held out for validation (at most 5000); 0: none
                  seed:int=0,                # seed of the subset, splits, order and augmentation
-                 augment:str=None,          # one of `AUGMENTS`; None: the dataset's default
+                 augment:str=None,          # one of `AUGMENTS`; None: chosen by the mirror test (`default_augment`)
                  download:bool=True,        # try to download missing data
                  channels_last:bool=False,  # yield channels-last batches
                  img_size:int=None,         # image side; None: the dataset's own
@@ -360,6 +360,7 @@ def builtin_data(name:str,                  # a key of `DATASETS`
                                                            input_norm=input_norm)
     x, y = load_arrays(name, root, train=True, download=download)
     xt, yt = load_arrays(name, root, train=False, download=download)
+    mirror = mirror_score(x, y, info.n_classes, seed=seed) if augment is None else None   # on the whole training set
     if (keep := seeded_subset(len(y), n_train, seed)) is not None: x, y = x[keep], y[keep]
     s = img_size or info.img_size
     notes = [f"{name}: built-in dataset, {len(y)} training and {len(yt)} test images, held in memory on {device}"]
@@ -370,7 +371,7 @@ def builtin_data(name:str,                  # a key of `DATASETS`
     auto = (lambda: (info.mean, info.std)) if constants else (lambda: channel_stats(x))
     mean, std, note = choose_stats(mean, std, c, auto, "the dataset's constants" if constants else
                                    f"computed from the {len(y)} training images", input_norm)
-    augment, anote = choose_augment(augment, c, s, info.augment, "the dataset's default")
+    augment, anote = choose_augment(augment, c, s, *default_augment(info.img_size, mirror))
     return memory_data(x, y, xt, yt, val_frac=val_frac, seed=seed, bs=bs, device=device, channels_last=channels_last,
                        classes=list(info.classes), name=name, augment=augment, mean=mean, std=std,
                        input_norm=input_norm, notes=notes + [note, anote])

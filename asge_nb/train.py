@@ -471,7 +471,7 @@ def train_epochs(run:Run,            # a built run, restored if it continues a c
 def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' or 'imagefolder:/path/to/tree'
         data:str=None,        # data root (default: $ASGE_DATA, else ~/.cache/asge_nb)
         download:bool=True,   # download a missing dataset with torchvision
-        augment:str=None,     # training augmentation: 'none', 'crop-flip' or 'rrc'; None: the dataset's default
+        augment:str=None,     # training augmentation: 'none', 'crop-flip' or 'rrc'; None: the mirror test's
         img_size:int=None,    # image side; None: the dataset's own (built-in) or detected (ImageFolder)
         in_chans:int=None,    # input channels; None: the dataset's own or detected
         mean:list=None,       # per-channel normalisation mean; None: known (built-in) or computed from a sample
