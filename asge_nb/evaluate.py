@@ -48,13 +48,12 @@ def fusion_hits(zs:list,         # per-layer scores, each [B, K]
                 y:torch.Tensor,  # labels [B]
                 ks:tuple=(1,),   # the k of each count
                 vote:list=None,  # the layers of 'fusion'; None: all (the candidates span all layers)
-               )->list:          # per rule: the hits of 'fusion', then of each of `fusion_candidates`
-    "Top-k hits of every fused score: per rule, the layers of `vote`, then each candidate of 'range' and 'weighted'."
-    rows, cands = [], fusion_candidates(len(zs))
-    for r in FUSION_RULES:
-        v = layer_votes(zs, r)
-        rows += [topk_hits(tally(v, ls, w), y, ks) for ls, w in [(vote, None)] + [(ls, w) for _, _, ls, w in cands]]
-    return rows
+                rules:tuple=FUSION_RULES, # the rules whose candidates are counted (a run needs its own rule's only)
+               )->list:          # the hits of 'fusion' under each of `FUSION_RULES`, then of every candidate per rule
+    "Top-k hits of every fused score: 'fusion' (the layers of `vote`) under each rule, then each candidate of `rules`."
+    votes, cands = {r: layer_votes(zs, r) for r in FUSION_RULES}, fusion_candidates(len(zs))
+    return ([topk_hits(tally(votes[r], vote), y, ks) for r in FUSION_RULES]
+            + [topk_hits(tally(votes[r], ls, w), y, ks) for r in rules for _, _, ls, w in cands])
 
 # %% ../nbs/10_evaluate.ipynb #ab57b825
 @torch.no_grad()
@@ -66,27 +65,27 @@ def evaluate(net:nn.Module,        # the network: `net(x)` gives per-layer score
              topk:int=None,        # also count top-`topk` hits (e.g. 5); None: top-1 only
              heads:nn.Module=None, # trained `LinearHeads` (ASGE): their accuracy too, as 'heads'
              vote:list=None,       # the layers whose scores are fused (see `fuse`); None: all
+             rules:tuple=FUSION_RULES, # the rules whose 'range' and 'weighted' candidates are counted
              total=None,           # adds a tensor of counts up over processes (`all_sum`); None: this one's only
             )->dict:               # percent: 'layers', 'fusion_rules', 'fusion_candidates' (ASGE), 'heads'; top-k alike
     "Per-layer, fused (every rule, every candidate) and (if trained) heads' accuracy, top-1 (and top-k), in one pass."
     was, ks, mods = net.training, (1,) if topk is None else (1, topk), [m for m in (net, head, heads) if m is not None]
     for m in mods: m.eval()
-    counts = 0   # rows: each layer, per fusion rule: its fusion, its candidates (ASGE); the heads (if any); the images
+    counts = 0   # rows: each layer; fusion per rule, candidates per rule of `rules` (ASGE); the heads; the images
     for x, y in loader:
         if not len(y): continue   # a process's empty part of a small last batch
         with amp_autocast(x, amp): zs, zh = eval_logits(net, x, method, head, heads)
-        rows = [topk_hits(z, y, ks) for z in zs] + (fusion_hits(zs, y, ks, vote) if method == 'asge' else [])
+        rows = [topk_hits(z, y, ks) for z in zs] + (fusion_hits(zs, y, ks, vote, rules) if method == 'asge' else [])
         if zh is not None: rows.append(topk_hits(zh, y, ks))
         counts, L = counts + torch.stack(rows + [torch.full((len(ks),), len(y), device=y.device)]), len(zs)
     for m in mods: m.train(was)
     c = (total or (lambda t: t))(counts).tolist()
-    n = 1 + len(fusion_candidates(L)) if method == 'asge' else 0   # rows per fusion rule
+    nf, n = (len(FUSION_RULES), len(fusion_candidates(L))) if method == 'asge' else (0, 0)   # fusions; per rule
     def acc(j):
         p = [round(100 * r[j] / c[-1][j], 4) for r in c[:-1]]
-        f = [p[L + i * n:L + (i + 1) * n] for i in range(len(FUSION_RULES))] if n else None
-        return dict(layers=p[:L], fusion_rules=dict(zip(FUSION_RULES, [g[0] for g in f])) if n else None,
-                    fusion_candidates=dict(zip(FUSION_RULES, [g[1:] for g in f])) if n else None,
-                    heads=p[-1] if heads is not None else None)
+        f = {r: p[L + nf + i * n:L + nf + (i + 1) * n] for i, r in enumerate(rules)}
+        return dict(layers=p[:L], fusion_rules=dict(zip(FUSION_RULES, p[L:L + nf])) if nf else None,
+                    fusion_candidates=f if nf else None, heads=p[-1] if heads is not None else None)
     return dict(acc(0), **({} if topk is None else {f'top{topk}': acc(1)}))
 
 # %% ../nbs/10_evaluate.ipynb #00ff7f8b

@@ -336,7 +336,8 @@ def epoch_record(run:Run,      # a run with data
     "Evaluate the network after an epoch: training loss and accuracy, held-out and test accuracy (top-1, top-5), time."
     stats = stats_totals(run, stats)   # over all processes
     d, c, n = run.data, run.cfg, max(1, stats['n'])
-    ev = lambda loader, k=None: evaluate(run.net, loader, c['method'], run.head, run.amp, k, run.heads, total=all_sum)
+    ev = lambda loader, k=None: evaluate(run.net, loader, c['method'], run.head, run.amp, k, run.heads,
+                                         rules=(c['fusion'],), total=all_sum)   # its rule's candidates
     test = ev(d.test, 5 if run.net.n_classes > 5 else None)   # top-5 too, where it means something
     val = ev(d.val) if d.val is not None and c['method'] == 'asge' else None
     return dict(epoch=epoch, train_loss=[round(v / n, 5) for v in stats['loss'].tolist()],
