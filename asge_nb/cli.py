@@ -22,7 +22,8 @@ def _flag(k:str, v, p:argparse.ArgumentParser):
     flags = [f"--{k.replace('_', '-')}"] + ([f"--{k}"] if '_' in k else [])
     kw = dict(default=v.default, help=v.docment)
     if v.anno is bool and v.default is not None: kw.update(action=argparse.BooleanOptionalAction)
-    elif v.anno is bool: kw.update(type=lambda s: s.lower() in ('1', 'true', 'yes', 'on'))
+    elif v.anno is bool:   # None: the recipe's; the bare flag: True; or a word ('yes', 'false', ...)
+        kw.update(nargs='?', const=True, type=lambda s: s.lower() in ('1', 'true', 'yes', 'on'))
     elif v.anno is list: kw.update(type=float, nargs='+')
     else: kw.update(type=v.anno)
     p.add_argument(*flags, **kw)
@@ -57,7 +58,7 @@ class PrintNotes:
     "A `fit` callback that prints the data's notes at the start (the CLI uses it when progress bars are off)."
     def before_fit(self, info):
         "Print the notes, in the first process only."
-        if info['rank'] == 0: print_notes(info['data'])
+        if info['rank'] == 0: print_notes(info['data'], info.get('lr_probe'))
 
 # %% ../nbs/14_cli.ipynb #3a2c31b0
 def _one_line(e:Exception)->str: return ' '.join(str(e).split())   # an error's message on one line
@@ -78,3 +79,7 @@ def asge_train(argv:list=None, # command-line arguments (default: sys.argv[1:])
     if rank == 0: print_summary(m, args['out'])
     close_distributed()
     return 0
+
+# %% ../nbs/14_cli.ipynb #climain1
+_run_as_module = __name__ == '__main__' and getattr(globals().get('__spec__'), 'name', '') == 'asge_nb.cli'
+if _run_as_module: sys.exit(asge_train())   # `python -m asge_nb.cli ...` (a notebook's __main__ has no such spec)

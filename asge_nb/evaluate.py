@@ -219,7 +219,7 @@ def at_best_val(history:list,  # a run's history
                 strategy:str,  # the strategy whose validation accuracy chooses the epoch: 'fusion' or 'heads'
                )->dict:        # the epoch and its test accuracy; None without validation data
     "Test accuracy at the epoch of the best validation accuracy (what the authors' code reports); ties: the earliest."
-    vals = [(h['val_strategies'] or {}).get(strategy) for h in history]
+    vals = [(h.get('val_strategies') or {}).get(strategy) for h in history]   # older records have none
     if all(v is None for v in vals): return None
     i = max(range(len(vals)), key=lambda j: (-1 if vals[j] is None else vals[j], -j))
     return dict(epoch=history[i]['epoch'], strategy=strategy, val=vals[i], test_acc=history[i]['test_acc'])

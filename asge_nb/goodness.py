@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['CHUNKS', 'SMALL', 'patch_bounds', 'spatial_goodness_plain', 'check_goodness_args', 'n_chunks', 'by_channel_chunks',
            'adaptive_kernels', 'tiles', 'even_patches', 'patch_mean_square', 'spread_mul', 'even_goodness',
-           'spatial_goodness', 'ReluGoodness', 'relu_goodness']
+           'spatial_goodness', 'patch_means', 'ReluGoodness', 'relu_goodness']
 
 # %% ../nbs/02_goodness.ipynb #2fe79cd8
 import math
@@ -105,6 +105,8 @@ def patch_mean_square(y:Tensor, # feature maps [B, C, H, W], plain contiguous (s
     "Mean square of each kh×kw patch: the rows' squares added per band of kh rows, then kw columns; small temporaries."
     B, C, H, W = y.shape
     tall, acc = kh > 4, torch.promote_types(y.dtype, torch.float32)   # half precision: sums in float32
+    if (kh, kw) == (H, W):   # one patch per map: its norm, squared (no temporary)
+        return torch.linalg.vector_norm(y, dim=(2, 3), keepdim=True, dtype=acc).square().div(H * W).to(y.dtype)
     bands = y.view(-1, kh, W).chunk(n_chunks(y, 1 if tall else 1 / kh))
     e = _cat([_band_energy(c, kw, acc) for c in bands])
     return e.view(B, C, H // kh, W // kw).div_(kh * kw).to(y.dtype)
@@ -116,6 +118,7 @@ def spread_mul(y:Tensor,   # feature maps [B, C, H, W], plain contiguous
               )->Tensor:   # `out` = y times its patch's factor
     "Each element of `y` times the factor of its patch: factors spread along the rows once (1/kh of y), one product."
     B, C, H, W = y.shape
+    if (kh, kw) == (H, W): return torch.mul(y, g.reshape(B, C, 1, 1), out=out)   # one patch: a factor per map
     if W <= 8:   # narrow maps: short rows make a broadcast product slow; the factors upsampled to the maps instead
         return torch.mul(y, F.interpolate(g.reshape(B, C, H // kh, W // kw), scale_factor=(kh, kw)), out=out)
     n = n_chunks(y, 1 / kh)
@@ -157,37 +160,58 @@ def _energy_grad(y, gg, p, out):
         torch.mul(torch.ops.aten._adaptive_avg_pool2d_backward(gs, ys).mul_(2), ys, out=os)   # os may be ys
     return out
 
+def _energy_mean_grad(y, gg, gm, p, out):
+    "2 y (∂ patch mean / ∂ y²)ᵀ gg + 1[y > 0] (∂ patch mean / ∂ y)ᵀ gm, into `out` (may be `y`), by chunks of images"
+    gg, gm, even = gg.reshape(*y.shape[:2], p, p), gm.reshape(*y.shape[:2], p, p), even_patches(y, p)
+    kh, kw, spread = y.shape[-2] // p, y.shape[-1] // p, torch.ops.aten._adaptive_avg_pool2d_backward
+    for ys, a, b, os in zip(*(t.chunk(n_chunks(y)) for t in (y, gg, gm, out))):   # contiguous pieces
+        if even:   # the even-patch kernel for both terms; 1[y > 0] as sign(y), y >= 0 after the ReLU
+            sgn = torch.sign(ys); mean_part = spread_mul(sgn, b / (kh * kw), kh, kw, out=sgn)
+            spread_mul(ys, a * (2 / (kh * kw)), kh, kw, out=os).add_(mean_part)   # os may be ys
+        else: torch.addcmul(torch.sign(ys).mul_(spread(b, ys)), spread(a, ys), ys, value=2, out=os)
+    return out
+
+def patch_means(y:Tensor, # feature maps [B, C, H, W]
+                p:int,    # patches per side
+               )->Tensor: # [B, C*p*p]: the mean of y over each patch, as `F.adaptive_avg_pool2d(y, p)` flattened
+    "Mean of each patch: average pooling where the patches tile the maps (a faster kernel), else adaptive pooling."
+    if not even_patches(y, p): return F.adaptive_avg_pool2d(y, p).flatten(1)
+    return F.avg_pool2d(y, (y.shape[-2] // p, y.shape[-1] // p)).flatten(1)
+
 class ReluGoodness(torch.autograd.Function):
-    "`(relu(a), spatial_goodness(relu(a), p))` as one autograd node that saves only `relu(a)`."
+    "`(relu(a), spatial_goodness(relu(a), p))` as one autograd node that saves only `relu(a)`; or with the patch means"
     @staticmethod
-    def forward(ctx, a, p, inplace=False, free_maps=False):
-        "(relu(a), its goodness); saves relu(a) only"
+    def forward(ctx, a, p, inplace=False, free_maps=False, means=False):
+        "(relu(a), its goodness), and with `means` its patch means; saves relu(a) only"
         y = a.relu_() if inplace else a.relu()
         if inplace: ctx.mark_dirty(a)
         ctx.save_for_backward(y); ctx.p, ctx.free = p, free_maps
         ctx.set_materialize_grads(False)
-        return y, spatial_goodness(y, p)
+        g = spatial_goodness(y, p)
+        return (y, g, patch_means(y, p)) if means else (y, g)
 
     @staticmethod
-    def backward(ctx, gy, gg):
-        "dL/da from the gradients of the maps (`gy`) and of the goodness (`gg`), either of them None"
+    def backward(ctx, gy, gg, gm=None):
+        "dL/da from the gradients of the maps (`gy`), the goodness (`gg`) and the means (`gm`), any of them None"
         y, = ctx.saved_tensors   # (a second pass after free_maps fails here: y's version counter has moved on)
         keep = None if gy is None else y > 0
-        grad = None
-        if gg is not None:
-            f = _even_energy_grad if even_patches(y, ctx.p) else _energy_grad
-            grad = f(y, gg, ctx.p, y if ctx.free else torch.empty_like(y))
+        out, grad = y if ctx.free else torch.empty_like(y), None
+        if gm is not None:   # both patch statistics in one pass over y
+            grad = _energy_mean_grad(y, torch.zeros_like(gm) if gg is None else gg, gm, ctx.p, out)
+        elif gg is not None:
+            grad = (_even_energy_grad if even_patches(y, ctx.p) else _energy_grad)(y, gg, ctx.p, out)
         if gy is not None:
             gy = gy.masked_fill(~keep, 0)
             grad = gy if grad is None else grad.add_(gy)
-        return grad, None, None, None
+        return grad, None, None, None, None
 
 def relu_goodness(a:Tensor,           # pre-activations (conv output), [B, C, H, W]
                   p:int,              # patches per side
                   inplace:bool=False, # overwrite `a` with relu(a): saves a buffer; `a` must not be needed elsewhere
                   free_maps:bool=False, # the backward pass writes the gradient into the maps' buffer (one pass only):
                                         # read the maps before it
-                 )->tuple:            # (relu(a), goodness [B, C*p*p])
+                  means:bool=False,   # also the mean of relu(a) over each patch, [B, C*p*p], its gradient in the pass
+                 )->tuple:            # (relu(a), goodness [B, C*p*p]), and the means if asked for
     "ReLU and spatial goodness in one step, with a hand-written gradient."
     check_goodness_args(a, p)
-    return ReluGoodness.apply(a, p, inplace, free_maps)
+    return ReluGoodness.apply(a, p, inplace, free_maps, means)

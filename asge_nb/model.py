@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['GOODNESS', 'PROJECTIONS', 'INITS', 'BLOCK_NORMS', 'VGG8_PLAN', 'VGG8_EXTRA', 'TAPS', 'CWC_PLAN', 'ARCHS',
            'ModelOptions', 'as_options', 'check_options', 'ASGEBlock', 'BlockOut', 'ASGENet', 'scale', 'init_convs',
-           'make_net', 'check_args', 'vgg8', 'gn_groups', 'vgg_body', 'BasicBody', 'resnet18_ch4', 'class_goodness',
-           'CwCBlock', 'CwCNet', 'cwc_network', 'cwc_net', 'vgg8_cwc', 'build_model']
+           'make_net', 'check_args', 'vgg8', 'LeanBatchNormFn', 'LeanBatchNorm2d', 'gn_groups', 'vgg_body', 'BasicBody',
+           'resnet18_ch4', 'class_goodness', 'CwCBlock', 'CwCNet', 'cwc_network', 'cwc_net', 'vgg8_cwc', 'build_model']
 
 # %% ../nbs/05_model.ipynb #304b113a
 import inspect
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
 from .partition import num_patches, width_alpha
-from .goodness import relu_goodness
+from .goodness import relu_goodness, patch_means, n_chunks
 from .projection import RandomProjection, resolve_n_var, check_temperature, local_loss, similarity_loss
 from .pooling import make_pool, LayerNorm2d
 
@@ -91,27 +91,27 @@ class ASGEBlock(nn.Module):
         self.body, self.c, self.size, self.p, self.goodness, self.n_classes = body, c, size, p, o.goodness, n_classes
         self.proj = RandomProjection(c * p * p, n_classes, seed=seed, n_var=o.n_var, learned=o.projection == 'learned',
                                      temperature=o.temperature)
-        self.sim_weight = o.sim_weight
-        self.pool, self.norm = pool or nn.Identity(), LayerNorm2d(o.norm)
+        self.sim_weight, self.pool, self.norm = o.sim_weight, pool or nn.Identity(), LayerNorm2d(o.norm)
         self.drop = nn.Dropout(o.dropout) if o.dropout else nn.Identity()
 
-    def forward(self, x:Tensor)->tuple:
-        "(feature maps Y, logits z) of this block"
+    def forward(self, x:Tensor, means:bool=False)->tuple:
+        "(feature maps Y, logits z) of this block; with `means`, also Y's mean over each patch (for `loss`)"
         if self.goodness == 'mean':   # the ablation: mean activation per patch, left to autograd
-            y = F.relu(self.body(x)); return y, self.proj(F.adaptive_avg_pool2d(y, self.p).flatten(1))
+            y = F.relu(self.body(x)); m = patch_means(y, self.p)
+            return (y, self.proj(m), m) if means else (y, self.proj(m))
         # = relu, then spatial_goodness, leaner; the backward pass writes its gradient into y's buffer (see 02)
-        y, g = relu_goodness(self.body(x), self.p, inplace=True, free_maps=torch.is_grad_enabled())
-        return y, self.proj(g)
+        y, g, *m = relu_goodness(self.body(x), self.p, inplace=True, free_maps=torch.is_grad_enabled(), means=means)
+        return (y, self.proj(g), *m)
 
     def transition(self, y:Tensor)->Tensor:
         "The next block's input: pool (where this block downsamples), dropout (if any), then the norm."
         return self.norm(self.drop(self.pool(y)))
 
-    def loss(self, y:Tensor, z:Tensor, labels:Tensor)->Tensor:
+    def loss(self, y:Tensor, z:Tensor, labels:Tensor, means:Tensor=None)->Tensor:
         "This block's loss: `local_loss` of z; with `sim_weight` β, (1 - β) that + β similarity matching on Y."
         ce = local_loss(z, labels)
         if not self.sim_weight: return ce   # the paper's loss, nothing more computed
-        f = F.adaptive_avg_pool2d(y, self.p).flatten(1)   # Y averaged over the goodness's patches: [B, C*P*P]
+        f = patch_means(y, self.p) if means is None else means   # Y averaged over the goodness's patches
         return (1 - self.sim_weight) * ce + self.sim_weight * similarity_loss(f, labels, self.n_classes)
 
 # %% ../nbs/05_model.ipynb #c5353e33
@@ -240,6 +240,47 @@ def vgg8(n_classes:int=10,  # classes K
         plan.append((vgg_body(c_in, c, o.block_norm), c, 1, pool_after)); c_in = c
     return make_net(plan, n_classes, in_chans, img_size, o, seed, config, width)
 
+# %% ../nbs/05_model.ipynb #leanbn02
+#| code-fold: true
+def _per_channel(v:Tensor)->Tensor: return v.view(1, -1, 1, 1)   # [C] -> broadcast over [B, C, H, W]
+
+def _acc(t:Tensor)->torch.dtype: return torch.promote_types(t.dtype, torch.float32)   # sums: float32 at least
+
+def _channel_dot(a:Tensor, b:Tensor)->Tensor:
+    "Per-channel sum of a * b over [B, C, H, W], by chunks of images (small temporaries, see `n_chunks`)"
+    n = n_chunks(a)
+    return sum((x * y).sum((0, 2, 3), dtype=_acc(a)) for x, y in zip(a.chunk(n), b.chunk(n)))
+
+class LeanBatchNormFn(torch.autograd.Function):
+    "Training-mode batch norm that saves its input and writes the input's gradient into that input's buffer."
+    @staticmethod
+    def forward(ctx, x, w, b, running_mean, running_var, momentum, eps):
+        "x normalised by its batch statistics, as `torch.native_batch_norm` does (running statistics updated too)"
+        y, mean, invstd = torch.native_batch_norm(x, w, b, running_mean, running_var, True, momentum, eps)
+        ctx.save_for_backward(x, w, mean, invstd)   # mean and 1/σ in float32 at least
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        "dx = w/σ (g - mean(g) - x̂ mean(g x̂)), into x's buffer (x is the conv's output, needed by no one else)"
+        x, w, mean, invstd = ctx.saved_tensors
+        n, sum_g = x.numel() // x.shape[1], g.sum((0, 2, 3), dtype=_acc(g))
+        sum_gxh = invstd * (_channel_dot(g, x) - mean * sum_g)   # Σ g x̂, with x̂ = (x - mean) / σ
+        k = w * invstd
+        dx = x.sub_(_per_channel(mean).to(x.dtype)).mul_(_per_channel(-k * invstd * sum_gxh / n).to(x.dtype))
+        dx.addcmul_(g, _per_channel(k).to(x.dtype)).sub_(_per_channel(k * sum_g / n).to(x.dtype))
+        return dx, sum_gxh.to(w.dtype), sum_g.to(w.dtype), None, None, None, None
+
+class LeanBatchNorm2d(nn.BatchNorm2d):
+    "`nn.BatchNorm2d` whose training step keeps one map, not two: the conv's output, overwritten by its own gradient."
+    def forward(self, x:Tensor)->Tensor:
+        "Batch norm; a training step of a tracked, affine norm with a momentum takes the lean path (`LeanBatchNormFn`)"
+        lean = self.training and self.track_running_stats and self.affine and self.momentum is not None
+        if not (lean and torch.is_grad_enabled() and x.requires_grad): return super().forward(x)
+        self.num_batches_tracked += 1
+        return LeanBatchNormFn.apply(x, self.weight, self.bias, self.running_mean, self.running_var, self.momentum,
+                                     self.eps)
+
 # %% ../nbs/05_model.ipynb #42755615
 def gn_groups(c:int, # channels
              )->int: # groups of GroupNorm
@@ -253,7 +294,7 @@ def vgg_body(c_in:int,              # input channels
     "VGG8's block body: a 3×3 conv (padding 1), then, as an option beyond the paper, BatchNorm or GroupNorm."
     conv = nn.Conv2d(c_in, c, 3, padding=1)
     if block_norm == 'none': return conv
-    return nn.Sequential(conv, nn.BatchNorm2d(c) if block_norm == 'batch' else nn.GroupNorm(gn_groups(c), c))
+    return nn.Sequential(conv, LeanBatchNorm2d(c) if block_norm == 'batch' else nn.GroupNorm(gn_groups(c), c))
 
 # %% ../nbs/05_model.ipynb #23de7a10
 class BasicBody(nn.Module):

@@ -4,13 +4,12 @@
 
 # %% auto #0
 __all__ = ['NOT_CONFIG', 'LocalStage', 'BPStage', 'HeadsStage', 'bp_head', 'make_stages', 'stage_steps', 'train_step',
-           'lr_factor', 'make_optimizers', 'Interrupted', 'NonFiniteLoss', 'StopFlag', 'check_finite', 'Run',
-           'make_run', 'build_run', 'epoch_stats', 'stats_totals', 'add_step', 'train_epoch', 'epoch_record',
-           'pipeline_epoch', 'train_state', 'stage_state', 'joined_state', 'restore', 'train_epochs', 'fit',
-           'fit_defaults', 'fit_config', 'print_notes']
+           'lr_factor', 'make_optimizers', 'Run', 'make_run', 'build_run', 'rate_record', 'probe_score', 'probe_lr',
+           'epoch_stats', 'stats_totals', 'add_step', 'train_epoch', 'epoch_record', 'pipeline_epoch', 'train_state',
+           'restore', 'train_epochs', 'fit', 'fit_defaults', 'predating_defaults', 'fit_config', 'print_notes']
 
 # %% ../nbs/13_train.ipynb #1f89a8a6
-import inspect, math, signal, time
+import inspect, itertools, math, time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,28 +20,32 @@ from .model import build_model, ModelOptions
 from .projection import local_loss
 from .predict import LinearHeads
 from .images import get_data
-from .config import (check_method, apply_recipe, check_config, model_args, resolve_device, resolve_amp,
-                            amp_autocast, DATA_KEYS)
+from .config import (LR_CANDIDATES, check_method, apply_recipe, check_config, model_args, resolve_device,
+                            resolve_amp, amp_autocast, DATA_KEYS, OPTION_KEYS)
 from .evaluate import (evaluate, strategy_accuracies, summary_line, data_facts, device_name, run_metrics,
                               write_metrics)
-from .checkpoint import save_checkpoint, resume_from
+from .checkpoint import (save_checkpoint, resume_from, stage_state, joined_state, Interrupted, NonFiniteLoss,
+                                StopFlag, check_finite)
 from .parallel import (dist_info, rank_device, all_sum, any_rank, stage_groups, Pipe, sync_run, wrap_ddp,
                               peer_errors)
 
 # %% ../nbs/13_train.ipynb #d083c676
 class LocalStage(nn.Module):
-    "An ASGE block as a training stage: `forward` gives (feature maps, logits); `next_input` feeds the next block."
+    "An ASGE block as a training stage: `forward` gives ((feature maps, ...), logits); `next_input` feeds the next."
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
     def forward(self, x):
-        "(feature maps, logits) of the block"
-        return self.block(x)
+        "((feature maps, their patch means where the loss needs them), logits) of the block"
+        means = bool(getattr(self.block, 'sim_weight', 0))   # (CwC's blocks have no such term)
+        y, z, *m = self.block(x, means=True) if means else self.block(x)   # the means' gradient in the goodness's pass
+        return (y, *m), z
     def loss(self, fmap, z, y):
         "The block's own loss (see `ASGEBlock.loss`): cross-entropy, plus what the model's options add to it"
-        return self.block.loss(fmap, z, y)
+        maps, *means = fmap
+        return self.block.loss(maps, z, y, *means)
     @torch.no_grad()
-    def next_input(self, y):
+    def next_input(self, fmap):
         "The next block's input: the transition of the detached feature maps, without a graph"
-        return self.block.transition(y.detach())
+        return self.block.transition(fmap[0].detach())
 
 
 # %% ../nbs/13_train.ipynb #dcc25c2b
@@ -176,32 +179,6 @@ def make_optimizers(stages:list,   # the training stages
     scheds = {o: torch.optim.lr_scheduler.LambdaLR(o, f) for o in dict.fromkeys(opts)}
     return opts, [scheds[o] for o in opts]
 
-# %% ../nbs/13_train.ipynb #5956d195
-#| code-fold: true
-class Interrupted(Exception): "Training was stopped by Ctrl-C after a checkpoint was saved."
-class NonFiniteLoss(RuntimeError): "A layer's loss became NaN or infinite."
-
-class StopFlag:
-    "While active, the first SIGINT sets `.set` instead of raising; a second one raises `KeyboardInterrupt`."
-    def __init__(self): self.set = False
-    def _handler(self, sig, frame):
-        if self.set: raise KeyboardInterrupt
-        self.set = True
-    def __enter__(self):
-        try: self.prev = signal.signal(signal.SIGINT, self._handler)
-        except ValueError: self.prev = None   # not the main thread: plain KeyboardInterrupt semantics
-        return self
-    def __exit__(self, *a):
-        if self.prev is not None: signal.signal(signal.SIGINT, self.prev)
-
-def check_finite(loss_sum:torch.Tensor, # the epoch's running loss sum per stage
-                 epoch:int, step:int,   # where training is, for the message
-                ):
-    "Raise `NonFiniteLoss` naming the first layer whose running loss is NaN or infinite."
-    bad = (~torch.isfinite(loss_sum)).nonzero()
-    if len(bad): raise NonFiniteLoss(f"non-finite loss in layer {bad[0].item()} at epoch {epoch} (step {step}); "
-                                     "training stopped, the last good checkpoint is kept")
-
 # %% ../nbs/13_train.ipynb #6c3e8f21
 @dataclass
 class Run:
@@ -223,6 +200,7 @@ class Run:
     world: int = 1        # the number of processes (see `dist_info`)
     own: tuple = None     # the stages this process trains, (start, stop); None: all
     pipe: object = None   # the `Pipe` to the neighbouring processes (placement='blocks'), else None
+    lr_probe: dict = None # what `probe_lr` tried and chose, where the run's rate was left to it
 
     def step(self, x, y, share:float=1.)->list:
         "One training step of every stage on the batch `(x, y)`: `train_step` on this run's parts."
@@ -236,10 +214,13 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
              img_size:int,    # and image side
              total_steps:int, # optimizer steps of the whole run: the length of the schedule
              data=None,       # the run's `Data`, kept on the run
+             alone:bool=False, # build it for this process alone, as if it were the only one (the probe)
             )->Run:
     "A run's network, stages, optimizers and schedules on its device, from its configuration and the data's facts."
+    if cfg['lr'] is None: raise ValueError("make_run needs a learning rate: lr=None asks `build_run` to probe for one "
+                                           "on the data; pass lr")
     dev = rank_device(resolve_device(cfg['device'])); cuda = dev.type == 'cuda'
-    (rank, world), blocks = dist_info(), cfg['placement'] == 'blocks'
+    (rank, world) = (0, 1) if alone else dist_info(); blocks = not alone and cfg['placement'] == 'blocks'
     torch.manual_seed(cfg['seed'])
     net = build_model(**model_args(cfg, n_classes, in_chans, img_size))
     head = bp_head(net) if cfg['method'] == 'bp' else None
@@ -262,14 +243,52 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
                pipe)
 
 def build_run(cfg:dict, # a checked configuration
+              ck:dict=None, # the checkpoint it continues, if any (its rate, where the probe chose it)
              )->Run:
     "Read the data a checked configuration names, then build the run on it."
     dev, (rank, world) = rank_device(resolve_device(cfg['device'])), dist_info()
     d = get_data(cfg['dataset'], cfg['data'], device=dev, channels_last=dev.type == 'cuda',
                  **{k: cfg[k] for k in DATA_KEYS})
+    probe = None if cfg['lr'] is not None else rate_record(cfg, d, ck)   # before any shard: on the whole data
     for dl in (d.val, d.test) + ((d.train,) if cfg['placement'] == 'data' else ()):   # each process: its part
         if dl is not None: dl.shard(rank, world)
-    return make_run(cfg, d.n_classes, d.in_chans, d.img_size, cfg['epochs'] * len(d.train), d)
+    run = make_run(dict(cfg, lr=probe['lr']) if probe else cfg, d.n_classes, d.in_chans, d.img_size,
+                   cfg['epochs'] * len(d.train), d)
+    run.lr_probe = probe
+    return run
+
+def rate_record(cfg:dict, d, ck:dict=None)->dict:
+    "Where the run's rate is left to it: the rate its checkpoint trained at if it resumes, else `probe_lr`'s choice."
+    if ck is None: return probe_lr(cfg, d)
+    return ck.get('lr_probe') or dict(lr=ck['config']['lr'])   # (a checkpoint from before the probe: its rate)
+
+# %% ../nbs/13_train.ipynb #lrpr0b02
+def probe_score(cfg:dict,  # the run's configuration at the rate to try
+                d,         # the run's `Data`
+                steps:int, # training steps
+               )->float:   # percent
+    "Validation accuracy of the best layer after `steps` steps at cfg's rate, the run's schedule squeezed into them."
+    run = make_run(cfg, d.n_classes, d.in_chans, d.img_size, steps, d, alone=True)
+    d.train.set_epoch(0)
+    for x, y in itertools.islice(d.train, steps): run.step(x, y)
+    return max(evaluate(run.net, d.val, cfg['method'], run.head, run.amp, rules=())['layers'])
+
+def probe_lr(cfg:dict,   # a checked configuration (its lr is ignored)
+             d,          # its `Data`, not yet sharded
+             candidates:tuple=LR_CANDIDATES, # the rates to try
+             frac:float=0.03,  # the probe's steps, as a fraction of the run's
+             min_steps:int=20, # the fewest steps per rate
+            )->dict:     # 'lr' (the choice), 'scores' (percent, per rate), 'steps' (per rate), 'why'
+    "The rate whose short run from the run's start scores best on the validation split (rank 0's, in every process)."
+    if d.val is None: raise ValueError("lr=None asks the probe to choose the rate on the validation split, but "
+                                       "val_frac=0 holds none out: pass lr, or val_frac > 0")
+    steps = max(min_steps, round(frac * cfg['epochs'] * len(d.train) / len(candidates)))
+    scores = [probe_score(dict(cfg, lr=lr, compile=False), d, steps) for lr in candidates]
+    dev, best = rank_device(resolve_device(cfg['device'])), scores.index(max(scores))   # a tie: the smaller rate
+    best = int(all_sum(torch.tensor([best if dist_info()[0] == 0 else 0], device=dev)).item())
+    why = f"{steps} steps at each rate, best layer on {d.val.n} validation images: " + ', '.join(
+        f"{lr:g} {s:.1f}%" for lr, s in zip(candidates, scores))
+    return dict(lr=candidates[best], scores=dict(zip(map(str, candidates), scores)), steps=steps, why=why)
 
 # %% ../nbs/13_train.ipynb #a4fbaab9
 def epoch_stats(run:Run)->dict:
@@ -398,26 +417,8 @@ def train_state(run:Run,      # the run
                 scalers=[s.state_dict() for s in run.scalers], epoch=epoch,
                 history=run.history, stats=None if stats is None else {k: v.cpu() if torch.is_tensor(v) else v
                                                                        for k, v in stats.items()},
-                rng=torch.get_rng_state(), cuda_rng=torch.cuda.get_rng_state_all() if cuda else None)
-
-def stage_state(opt,                # the optimizer that updates `stage` (shared with other stages or not)
-                stage:nn.Module,    # one training stage
-               )->dict:             # the state a separate optimizer of this stage alone would hold
-    "The part of an optimizer's state that belongs to one stage: checkpoints keep it per stage, whatever is shared."
-    sd, where = opt.state_dict(), {p: i for i, p in enumerate(opt.param_groups[0]['params'])}
-    ids = [where[p] for p in stage.parameters()]
-    return dict(state={k: sd['state'][i] for k, i in enumerate(ids) if i in sd['state']},
-                param_groups=[dict(sd['param_groups'][0], params=list(range(len(ids))))])
-
-def joined_state(states:list, # the per-stage states (`stage_state`) of the stages one optimizer updates, in order
-                )->dict:      # that optimizer's state
-    "One optimizer's state from its stages' states, in stage order."
-    out, i = dict(state={}, param_groups=[dict(states[0]['param_groups'][0], params=[])]), 0
-    for s in states:
-        n = len(s['param_groups'][0]['params'])
-        out['state'].update({i + k: v for k, v in s['state'].items()})
-        out['param_groups'][0]['params'] += list(range(i, i + n)); i += n
-    return out
+                rng=torch.get_rng_state(), cuda_rng=torch.cuda.get_rng_state_all() if cuda else None,
+                lr_probe=run.lr_probe)
 
 def restore(run:Run, # a freshly built run (see `build_run`)
             ck:dict,   # a checkpoint of it (see `train_state`)
@@ -491,15 +492,15 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         init:str=None,        # conv init: 'default' (PyTorch's) or 'kaiming'
         goodness:str=ModelOptions.goodness, # patch statistic: 'energy' (mean square, the paper) or 'mean' (an ablation)
         projection:str=ModelOptions.projection, # 'fixed' (the paper) or 'learned' (an ablation, trained locally)
-        block_norm:str=ModelOptions.block_norm, # beyond the paper: a norm in each VGG8 block: 'none', 'batch', 'group'
-        alpha_width:bool=ModelOptions.alpha_width, # beyond the paper: α / √width, goodness lengths kept at any width
-        temperature:float=ModelOptions.temperature, # beyond the paper: T of the logits, z = (W g + b) / T
-        sim_weight:float=ModelOptions.sim_weight, # beyond the paper: β of (1 - β) CE + β similarity matching
+        block_norm:str=None, # beyond the paper: a norm in each VGG8 block: 'none', 'batch', 'group'
+        alpha_width:bool=None, # beyond the paper: α / √width, goodness lengths kept at any width
+        temperature:float=None, # beyond the paper: T of the logits, z = (W g + b) / T
+        sim_weight:float=None, # beyond the paper: β of (1 - β) CE + β similarity matching
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
         bs:int=128,           # batch size
-        lr:float=None,        # peak learning rate (AdamW)
+        lr:float=None,        # peak learning rate (AdamW); None: the recipe's, or if it gives none `probe_lr`'s
         lr_min:float=None,    # the cosine decay's final learning rate
         wd:float=None,        # weight decay (AdamW)
         warmup:float=None,    # fraction of steps of linear warm-up before the cosine decay
@@ -519,13 +520,13 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
        )->dict:               # the metrics written to out/metrics.json
     "Train an ASGE network (or the backprop baseline), evaluating every epoch; resumable and safe to interrupt."
     cfg, ckpt = fit_config(**{k: v for k, v in locals().items() if k not in NOT_CONFIG}), Path(out) / 'last.pt'
-    ck = resume_from(ckpt, cfg, resume, fit_defaults())
-    run = build_run(cfg); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
-    progress = progress and run.rank == 0   # rank 0 alone shows progress and writes files
-    if progress: print_notes(run.data)
-    _cb(cbs, 'before_fit', net=run.net, config=cfg, data=run.data, start_epoch=start + 1)
+    ck = resume_from(ckpt, cfg, resume, predating_defaults())
+    run = build_run(cfg, ck); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
+    if progress := progress and run.rank == 0: print_notes(run.data, run.lr_probe)   # rank 0 alone shows progress
+    _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, lr_probe=run.lr_probe)
     train_epochs(run, start, stats, ckpt, progress, cbs)
-    metrics = run_metrics(cfg, run.history, data_facts(run.data), device_name(run.device), run.world)
+    metrics = dict(run_metrics(run.cfg, run.history, data_facts(run.data), device_name(run.device), run.world),
+                   lr_probe=run.lr_probe)
     if run.rank == 0: write_metrics(out, metrics)
     _cb(cbs, 'after_fit', metrics=metrics, net=run.net)
     return metrics
@@ -536,6 +537,10 @@ def fit_defaults()->dict:
     "The settings of a run's configuration, at `fit`'s defaults."
     return {k: p.default for k, p in inspect.signature(fit).parameters.items() if k not in NOT_CONFIG}
 
+def predating_defaults()->dict:
+    "What a checkpoint written before a setting existed ran with: `fit`'s defaults, the model's options at the model's."
+    return fit_defaults() | {k: getattr(ModelOptions(), k) for k in OPTION_KEYS}
+
 def fit_config(**kw)->dict:
     "The checked configuration `fit(**kw)` runs with: its defaults updated by `kw`, paths as strings, canonical names."
     params = fit_defaults()
@@ -543,7 +548,9 @@ def fit_config(**kw)->dict:
     plain = lambda v: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
     return check_config(apply_recipe({k: plain(kw.get(k, v)) for k, v in params.items()}), dist_info()[1])
 
-def print_notes(d, # a `Data`
+def print_notes(d,           # a `Data`
+                probe:dict=None, # the learning-rate probe's record, if the run's rate was left to it
                ):
-    "Print the loader's notes on the data: which loader and why, whether a test split was held out."
+    "Print the loader's notes on the data (which loader and why, whether a test split was held out), and the probe's."
     for n in d.notes: print(f"data: {n}")
+    if probe and 'why' in probe: print(f"lr: {probe['lr']:g} ({probe['why']})")

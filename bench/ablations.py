@@ -1,6 +1,7 @@
 """The paper's ablations at CPU size: partition, pooling, norm, projection (variance; fixed or learned), statistic.
 
-Each part varies one setting of recipe 'asge_nb' and keeps the rest: VGG8 at width 0.125, 3 epochs, batch 64, on
+Each part varies one setting of the recipe they were measured with (`measured_recipe`: recipe 'paper' at lr 1e-2 on
+FashionMNIST, 1e-3 on CIFAR-10) and keeps the rest: VGG8 at width 0.125, 3 epochs, batch 64, on
 FashionMNIST and 4,000 CIFAR-10 training images (tested on the 10,000 test images), 3 seeds. Every finished run is
 appended to the results file at once, so an interrupted sweep resumes where it stopped (runs already in the file are
 skipped); the file records each run's CPU and wall time.
@@ -18,7 +19,7 @@ if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_
 import argparse, tempfile, time
 from pathlib import Path
 from bench.common import RESULTS, compact, cpu_seconds, read_results, sweep
-from asge_nb.ablations import ABLATIONS, STUDIES, N_TRAIN, BS, summarize
+from asge_nb.ablations import ABLATIONS, STUDIES, N_TRAIN, BS, summarize, measured_recipe
 
 PARTS = ABLATIONS | STUDIES   # part -> [(variant name, fit settings)], defined and smoke-tested in 21_ablations
 # each study's own data, length, seeds and results file; the ablations take the command line's (defaults below)
@@ -51,8 +52,8 @@ def run_one(part, name, over, ds, seed, pl, a)->dict:
     "Train one variant; its row, with CPU and wall time and the per-epoch curves (its `run` is added by the sweep)."
     from asge_nb.train import fit
     c0, t0, s = cpu_seconds(), time.time(), settings(over, ds, seed, pl)
-    m = fit(ds, a.data, recipe='asge_nb', arch='vgg8', bs=a.bs, device=a.device, out=tempfile.mkdtemp(),
-            progress=False, **s)
+    m = fit(ds, a.data, arch='vgg8', bs=a.bs, device=a.device, out=tempfile.mkdtemp(), progress=False,
+            **{**measured_recipe(ds), **s})
     return dict(part=part, variant=name, dataset=ds, seed=seed, epochs=s['epochs'], width=s['width'],
                 n_train=s['n_train'], settings=over, method=m['method'],
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers', 'range', 'weighted')

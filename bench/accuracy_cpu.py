@@ -32,7 +32,8 @@ from bench.common import RESULTS, results_file, save_results
 PNG_TREE = 'fashion_mnist'   # the built-in dataset copied as PNG files for the ImageFolder row
 # the settings a row records from its run's configuration
 CONFIG_KEYS = ('recipe', 'alpha', 'lr', 'lr_min', 'wd', 'warmup', 'bs', 'seed', 'n_train', 'val_frac', 'pool', 'norm',
-               'n_var', 'n_conv', 'dropout', 'init', 'heads', 'input_norm', 'augment', 'img_size', 'fusion')
+               'n_var', 'n_conv', 'dropout', 'init', 'heads', 'input_norm', 'augment', 'img_size', 'fusion',
+               'block_norm', 'alpha_width', 'temperature', 'sim_weight')
 
 def parse_value(v:str):
     "'2' -> 2, '5e-3' -> 0.005, 'max' -> 'max'."
@@ -54,8 +55,10 @@ def run_variant(ds:str, v:str, a, label:str=None, **extra)->dict:
                                **over, **extra))
     r = {k: m[k] for k in ('dataset', 'method', 'arch', 'width', 'epochs', 'test_acc', 'best_layer', 'fusion_rules',
                            'wall_s', 'history')}
+    r |= {k: m.get(k) for k in ('fusion_range', 'fusion_weights')}   # the fusions chosen on held-out images
     r['dataset'], r['variant'] = label, v
-    r['config'] = {k: m['config'][k] for k in CONFIG_KEYS}
+    r['config'] = {k: m['config'].get(k) for k in CONFIG_KEYS}   # settings a run predating one lacks: None
+    r['lr_probe'] = m.get('lr_probe')   # what the run tried and chose, where its rate was left to the probe
     if 'data' in m: r['data'] = {k: v for k, v in m['data'].items() if k != 'name'}   # as detected (no local path)
     acc = r['test_acc']
     print(f"{label:<14} {v:<14} fusion {acc['fusion']}  best {acc['best']}  last {acc['last']}  ({r['wall_s']:.0f}s)",

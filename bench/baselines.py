@@ -14,7 +14,7 @@ if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_
 import argparse, tempfile, time
 from bench.common import RESULTS, compact, cpu_seconds, read_results, sweep
 from asge_nb.baselines import BASELINES, train_method
-from asge_nb.ablations import summarize
+from asge_nb.ablations import summarize, measured_recipe
 
 N_TRAIN = dict(mnist=10000, fashion_mnist=10000, cifar10=4000)
 OUT = RESULTS / 'baselines_cpu.json'
@@ -36,7 +36,7 @@ def run_one(name, ds, seed, a)->dict:
     "Train one method on one dataset; its row, with CPU and wall time and the per-epoch curves (`run`: by the sweep)."
     c0, t0, n = cpu_seconds(), time.time(), n_train(ds, a)
     m = train_method(name, ds, data=a.data, width=a.width, epochs=a.epochs, bs=a.bs, seed=seed, n_train=n,
-                     device=a.device, out=tempfile.mkdtemp(), progress=False, cbs=[EpochCPU()])
+                     device=a.device, out=tempfile.mkdtemp(), progress=False, cbs=[EpochCPU()], **measured_recipe(ds))
     return dict(part='baselines', variant=name, dataset=ds, seed=seed, epochs=a.epochs, width=a.width,
                 n_train=n, settings=BASELINES[name], arch=m.get('arch', 'mlp'),
                 test_acc={k: m['test_acc'][k] for k in ('fusion', 'best', 'last', 'layers', 'classifier')

@@ -253,9 +253,10 @@ class Trainer:
     def __init__(self, cfg:dict, method:str, dev:torch.device, seed:int=0, total_steps:int=10**6):
         from asge_nb.train import fit_config, make_run
         self.cfg, self.method, self.dev = cfg, method, dev
-        # the same seed for both methods: identical initial network; otherwise `fit`'s defaults (lr, wd, warm-up, amp)
+        # the same seed for both methods: identical initial network; otherwise `fit`'s defaults (wd, warm-up, amp);
+        # a fixed rate where the recipe would probe the data for one (a step costs the same at any rate)
         run_cfg = fit_config(method=method, arch=cfg['arch'], width=cfg['width'], img_size=cfg['img_size'],
-                             in_chans=cfg['in_chans'], bs=cfg['bs'], seed=seed, device=str(dev))
+                             in_chans=cfg['in_chans'], bs=cfg['bs'], seed=seed, device=str(dev), lr=1e-3)
         self.run = make_run(run_cfg, cfg['n_classes'], cfg['in_chans'], cfg['img_size'], total_steps)
         self.net, self.head, self.stages, self.opts = self.run.net, self.run.head, self.run.stages, self.run.opts
 
