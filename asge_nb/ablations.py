@@ -22,12 +22,14 @@ ABLATIONS = {   # part -> [(variant, `fit` settings)]; the first of each part is
     'goodness': [(f'goodness={g}', dict(goodness=g)) for g in ('energy', 'mean')],
 }
 
+_COMBINED = dict(block_norm='batch', alpha_width=True, sim_weight=.5)   # the three that help, together
 LOCAL_OPTIONS = {   # options beyond the paper that keep ASGE local (a fixed projection, no gradient across a block)
     'block_norm': [(f'block_norm={n}', dict(block_norm=n)) for n in ('none', 'batch', 'group')],
     'alpha_width': [('alpha', {}), ('alpha_width', dict(alpha_width=True))],
     'temperature': [(f'T={t:g}', dict(temperature=t)) for t in (1, 0.5, 2)],
     'similarity': [(f'sim_weight={b:g}', dict(sim_weight=b)) for b in (0, 0.5, 0.9)],
-    'combined': [('recipe', {}), ('batch+alpha_width+sim', dict(block_norm='batch', alpha_width=True, sim_weight=.5))],
+    'combined': [('recipe', {}), ('batch+alpha_width+sim', _COMBINED),
+                 ('batch+alpha_width+sim(goodness)', dict(_COMBINED, sim_on='goodness'))],
 }
 ABLATIONS |= LOCAL_OPTIONS
 

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['RESULTS_URL', 'RESULTS_DIRS', 'topk_hits', 'eval_logits', 'fusion_hits', 'evaluate', 'strategy_accuracies',
            'layer_colors', 'strategy_name', 'plot_history', 'results_dir', 'download_json', 'read_results',
-           'results_source', 'summary_line', 'device_name', 'at_best_val', 'data_facts', 'run_metrics', 'write_metrics']
+           'results_source', 'summary_line', 'device_name', 'at_best_val', 'data_facts', 'run_metrics', 'write_metrics',
+           'final_metrics']
 
 # %% ../nbs/10_evaluate.ipynb #759432b2
 import json, urllib.error, urllib.request
@@ -260,3 +261,12 @@ def write_metrics(out:Path, # the run's output folder
     plot_history(m['history'], fig.subplots(), f"{m['method']} {m['arch']} on {m['dataset']}")
     fig.tight_layout(); fig.savefig(out / 'history.png', dpi=100)
     return m
+
+def final_metrics(run,    # a training run whose epochs are done (13's `Run`)
+                  out:Path, # its output folder
+                 )->dict: # the run's metrics, with its learning-rate probe's record
+    "A finished run's `run_metrics` and probe record, written to `out` by its first process (`write_metrics`)."
+    m = dict(run_metrics(run.cfg, run.history, data_facts(run.data), device_name(run.device), run.world),
+             lr_probe=run.lr_probe)
+    return write_metrics(out, m) if run.rank == 0 else m
+

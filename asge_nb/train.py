@@ -23,7 +23,7 @@ from .images import get_data
 from .config import (LR_CANDIDATES, check_method, apply_recipe, check_config, model_args, resolve_device,
                             resolve_amp, amp_autocast, DATA_KEYS, OPTION_KEYS)
 from .evaluate import (evaluate, strategy_accuracies, summary_line, data_facts, device_name, run_metrics,
-                              write_metrics)
+                              write_metrics, final_metrics)
 from .checkpoint import (save_checkpoint, resume_from, stage_state, joined_state, Interrupted, NonFiniteLoss,
                                 StopFlag, check_finite)
 from .parallel import (dist_info, rank_device, all_sum, any_rank, stage_groups, Pipe, sync_run, wrap_ddp,
@@ -34,9 +34,9 @@ class LocalStage(nn.Module):
     "An ASGE block as a training stage: `forward` gives ((feature maps, ...), logits); `next_input` feeds the next."
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
     def forward(self, x):
-        "((feature maps, their patch means where the loss needs them), logits) of the block"
+        "((feature maps, and what the similarity term compares where the loss has one), logits) of the block"
         means = bool(getattr(self.block, 'sim_weight', 0))   # (CwC's blocks have no such term)
-        y, z, *m = self.block(x, means=True) if means else self.block(x)   # the means' gradient in the goodness's pass
+        y, z, *m = self.block(x, means=True) if means else self.block(x)   # what the similarity term compares
         return (y, *m), z
     def loss(self, fmap, z, y):
         "The block's own loss (see `ASGEBlock.loss`): cross-entropy, plus what the model's options add to it"
@@ -468,6 +468,7 @@ def train_epochs(run:Run,            # a built run, restored if it continues a c
             if mb is not None: mb.write(summary_line(run.history[-1], run.cfg['method']))
             _cb(cbs, 'after_epoch', epoch=epoch, record=run.history[-1], net=run.net)
 
+
 # %% ../nbs/13_train.ipynb #555a6618
 #| code-fold: true
 def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' or 'imagefolder:/path/to/tree'
@@ -496,6 +497,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         alpha_width:bool=None, # beyond the paper: α / √width, goodness lengths kept at any width
         temperature:float=None, # beyond the paper: T of the logits, z = (W g + b) / T
         sim_weight:float=None, # beyond the paper: β of (1 - β) CE + β similarity matching
+        sim_on:str=ModelOptions.sim_on, # what similarity matching compares: 'means' (Y's) or 'goodness' (g)
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
@@ -525,9 +527,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
     if progress := progress and run.rank == 0: print_notes(run.data, run.lr_probe)   # rank 0 alone shows progress
     _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, lr_probe=run.lr_probe)
     train_epochs(run, start, stats, ckpt, progress, cbs)
-    metrics = dict(run_metrics(run.cfg, run.history, data_facts(run.data), device_name(run.device), run.world),
-                   lr_probe=run.lr_probe)
-    if run.rank == 0: write_metrics(out, metrics)
+    metrics = final_metrics(run, out)
     _cb(cbs, 'after_fit', metrics=metrics, net=run.net)
     return metrics
 

@@ -17,7 +17,7 @@ AdamW per stage instead of one shared by all stages. Its figures (`reference` in
 (`profile_reference`) are the engine before those two changes, measured in the same conditions as the engine itself;
 `--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines are one and it is skipped).
 
-    python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~1 min on 2 idle cores)
+    python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~4 min on 2 idle cores)
     python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
     python -m bench.step_time --cases vgg8 --steps 4 --warmup 1 --profile never --out /tmp/st.json   # a quick look
     taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core
@@ -84,6 +84,18 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False)->tupl
     res['conv_gflop'] = {m: conv_flops(trs[m], x, y) for m in METHODS}
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
     return res, trs, (x, y)
+
+def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int)->tuple:
+    """`bench_case` `repeats` times, each on freshly built trainers (new buffers, new allocations; the figure moves
+    more between such builds than between steps of one). The figures returned are the repeat's whose ratio is the
+    median, with every repeat's ratio beside them; the trainers are the last repeat's (for the profile)."""
+    runs = []
+    for _ in range(repeats):
+        if runs: del trs
+        res, trs, batch = bench_case(cfg, dev, steps, warmup, reference)
+        runs.append(res)
+    res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
+    return dict(res, repeat_ratios=[r['ratio'] for r in runs]), trs, batch
 
 def conv_flops(tr:Trainer, x, y)->dict:
     "GFLOP of the convolutions in one training step: forward, weight gradient, and input gradient where one is needed."
@@ -159,6 +171,7 @@ def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
     print(f"{name:<13} width {cfg['width']:.4g} {cfg['img_size']}px batch {cfg['bs']} on {kind}: "
           f"asge {res['asge']['median_ms']:.1f} ms  bp {res['bp']['median_ms']:.1f} ms  ratio {res['ratio']:.3f} "
           f"(paired {res['ratio_paired_median']:.3f}; conv FLOP model {res['conv_flop_ratio']:.3f})"
+          + (f"; repeats {res['repeat_ratios']}" if len(res.get('repeat_ratios', ())) > 1 else '')
           + ('' if met is None else f"  target <= {tgt}: {'met' if met else 'MISSED'}"), flush=True)
     if ref := res.get('reference'):
         print(f"{'':<13} reference (adaptive kernels, optimizer per stage): asge {ref['asge']['median_ms']:.1f} ms  "
@@ -194,6 +207,8 @@ def main(argv=None):
                    help='untimed steps per method first (default: 4 on CPU, 10 on CUDA)')
     p.add_argument('--profile', choices=['auto', 'always', 'never'], default='always',
                    help='profile every case (always), only those that miss their target (auto), or none')
+    p.add_argument('--repeats', type=int, default=3,
+                   help='times each case is timed on freshly built trainers; the median repeat is reported')
     p.add_argument('--no-reference', action='store_true',
                    help='skip the reference engine (the adaptive-bin kernels everywhere; CPU only)')
     a = p.parse_args(argv)
@@ -206,7 +221,7 @@ def main(argv=None):
     ptxt = out.with_name(out.stem + '_profile.txt')
     for name in a.cases:
         cfg = case_config(name, kind)
-        res, trs, batch = bench_case(cfg, dev, steps, warmup, reference)
+        res, trs, batch = repeated_case(cfg, dev, steps, warmup, reference, a.repeats)
         tgt = (cfg['target'] or {}).get('step_time')
         met = (res['ratio'] <= tgt) if tgt else None
         report(name, cfg, kind, res, tgt, met)
@@ -222,9 +237,11 @@ def main(argv=None):
     # a row per case: a rerun replaces its cases' rows and keeps the others
     save_results(out, results, 'step_time', key=lambda r: r['case'], device=str(dev), **facts, kind=kind,
                  method_note='median wall time of the engine train_step per method, the two alternated ABBA in one '
-                 'process; ratio = median(asge) / median(bp); CPU runs float32, CUDA runs bf16 autocast + '
-                 'channels_last as fit does',
-                 loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, targets=TARGETS,
+                 'process; ratio = median(asge) / median(bp); timed `repeats` times on '
+                 'freshly built trainers, the median repeat reported (repeat_ratios: each); CPU runs float32, '
+                 'CUDA runs bf16 autocast + channels_last as fit does',
+                 loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, repeats=a.repeats,
+                 targets=TARGETS,
                  profile=profiles or None, profile_reference={k: v for k, v in ref_profiles.items() if v} or None,
                  profile_tables=ptxt.name if tables else None,
                  elapsed_s=round(time.time() - t_start, 1))
