@@ -240,13 +240,16 @@ CASES = {
                  cpu=dict(width=0.25, bs=128), cuda=dict(width=1.0, bs=128)),
     'resnet18_ch4': dict(arch='resnet18_ch4', img_size=64, n_classes=10, in_chans=3,
                          cpu=dict(width=1 / 16, bs=128), cuda=dict(width=1.0, bs=128)),
+    # VGG8 with an option of the default recipe changed (`options`: `fit` settings); no target of its own
+    'vgg8_sim_goodness': dict(arch='vgg8', img_size=32, n_classes=10, in_chans=3, options=dict(sim_on='goodness'),
+                              cpu=dict(width=0.25, bs=128), cuda=dict(width=1.0, bs=128)),
 }
 
 def case_config(name:str, kind:str)->dict:
     "The flat configuration of case `name` on a device of `kind` ('cpu' or 'cuda')."
     c = CASES[name]
     return dict(case=name, arch=c['arch'], img_size=c['img_size'], n_classes=c['n_classes'], in_chans=c['in_chans'],
-                target=TARGETS.get(name), **c[kind])
+                target=TARGETS.get(name), options=c.get('options', {}), **c[kind])
 
 class Trainer:
     "One method's run on one case, built by the engine's `make_run` as `fit` builds it; `step(x, y)` is `Run.step`."
@@ -256,7 +259,8 @@ class Trainer:
         # the same seed for both methods: identical initial network; otherwise `fit`'s defaults (wd, warm-up, amp);
         # a fixed rate where the recipe would probe the data for one (a step costs the same at any rate)
         run_cfg = fit_config(method=method, arch=cfg['arch'], width=cfg['width'], img_size=cfg['img_size'],
-                             in_chans=cfg['in_chans'], bs=cfg['bs'], seed=seed, device=str(dev), lr=1e-3)
+                             in_chans=cfg['in_chans'], bs=cfg['bs'], seed=seed, device=str(dev), lr=1e-3,
+                             **cfg.get('options', {}))
         self.run = make_run(run_cfg, cfg['n_classes'], cfg['in_chans'], cfg['img_size'], total_steps)
         self.net, self.head, self.stages, self.opts = self.run.net, self.run.head, self.run.stages, self.run.opts
 
