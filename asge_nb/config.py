@@ -34,9 +34,10 @@ def check_placement(placement:str)->str:
 _OURS = dict(lr=None, lr_min=0., wd=5e-4, warmup=0.03, pool='rms', norm='chw', n_var='fan_in', n_conv=6, dropout=0.,
              init='default', heads=False, input_norm='dataset', temperature=1.)   # lr None: `probe_lr` chooses it
 LR_CANDIDATES = (1e-3, 3e-3, 1e-2)   # the rates a run tries where its recipe leaves lr at None (`probe_lr`)
-_PLAIN = dict(block_norm='none', alpha_width=False, sim_weight=0.)   # the paper's block, goodness and loss
+_PLAIN = dict(block_norm='none', alpha_width=False, sim_weight=0., sim_on='means')   # the paper's block and loss
 RECIPES = {
-    'asge_nb': dict(base=dict(_OURS, block_norm='batch', alpha_width=True, sim_weight=.5), by_dataset={},
+    'asge_nb': dict(base=dict(_OURS, block_norm='batch', alpha_width=True, sim_weight=.5, sim_on='goodness'),
+                    by_dataset={},
                     by_arch=dict(resnet18_ch4=_PLAIN,            # measured on VGG8 only; its bodies hold BatchNorm
                                  cwc=_PLAIN, vgg8_cwc=_PLAIN),   # CwC-FF's networks: their own design
                     by_method=dict(bp=dict(sim_weight=0.))),              # a local loss: backprop has none

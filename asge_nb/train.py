@@ -497,7 +497,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         alpha_width:bool=None, # beyond the paper: α / √width, goodness lengths kept at any width
         temperature:float=None, # beyond the paper: T of the logits, z = (W g + b) / T
         sim_weight:float=None, # beyond the paper: β of (1 - β) CE + β similarity matching
-        sim_on:str=ModelOptions.sim_on, # what similarity matching compares: 'means' (Y's) or 'goodness' (g)
+        sim_on:str=None,      # beyond the paper: what similarity matching compares: 'means' (Y's) or 'goodness' (g)
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set

@@ -33,7 +33,7 @@ PNG_TREE = 'fashion_mnist'   # the built-in dataset copied as PNG files for the 
 # the settings a row records from its run's configuration
 CONFIG_KEYS = ('recipe', 'alpha', 'lr', 'lr_min', 'wd', 'warmup', 'bs', 'seed', 'n_train', 'val_frac', 'pool', 'norm',
                'n_var', 'n_conv', 'dropout', 'init', 'heads', 'input_norm', 'augment', 'img_size', 'fusion',
-               'block_norm', 'alpha_width', 'temperature', 'sim_weight')
+               'block_norm', 'alpha_width', 'temperature', 'sim_weight', 'sim_on')
 
 def parse_value(v:str):
     "'2' -> 2, '5e-3' -> 0.005, 'max' -> 'max'."
