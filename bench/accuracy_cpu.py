@@ -89,8 +89,9 @@ def png_tree_row(a, twin:dict=None)->dict:
     return r
 
 def key(r:dict)->tuple:
-    "What identifies a row: dataset, variant and settings (width, epochs, n_train, bs)."
-    return (r['dataset'], r.get('variant'), r['width'], r['epochs'], r['config'].get('n_train'), r['config']['bs'])
+    "What identifies a row: dataset, variant and settings (width, epochs, n_train, bs, and the similarity's input)."
+    c = r['config']
+    return (r['dataset'], r.get('variant'), r['width'], r['epochs'], c.get('n_train'), c['bs'], c.get('sim_on'))
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
