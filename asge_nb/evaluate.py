@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['RESULTS_URL', 'RESULTS_DIRS', 'topk_hits', 'eval_logits', 'fusion_hits', 'evaluate', 'strategy_accuracies',
            'layer_colors', 'strategy_name', 'plot_history', 'results_dir', 'download_json', 'read_results',
-           'results_source', 'summary_line', 'device_name', 'at_best_val', 'data_facts', 'run_metrics', 'write_metrics',
-           'final_metrics']
+           'results_source', 'sim_input', 'summary_line', 'device_name', 'at_best_val', 'data_facts', 'run_metrics',
+           'write_metrics', 'final_metrics']
 
 # %% ../nbs/10_evaluate.ipynb #759432b2
 import json, urllib.error, urllib.request
@@ -196,6 +196,13 @@ def results_source(url:str=RESULTS_URL,    # where the repository's results are 
     return ("results: not here: they are the repository's bench/results/*.json; run this page from nbs/ in a clone "
             f"(git clone https://github.com/asge-nb/asge_nb), or save those files from {url or RESULTS_URL} "
             "next to the notebook")
+
+# %% ../nbs/10_evaluate.ipynb #4c301895
+def sim_input(r:dict, # a results row or metrics.json: its 'config'
+             )->str:  # 'goodness', 'means' (so did runs from before `sim_on`), or '' where the run had no such term
+    "What a run's similarity term compared, read from its configuration."
+    c = r.get('config') or {}; return (c.get('sim_on') or 'means') if c.get('sim_weight') else ''
+
 
 # %% ../nbs/10_evaluate.ipynb #5d377e87
 def summary_line(h:dict,     # an epoch's history record

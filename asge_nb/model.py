@@ -97,15 +97,15 @@ class ASGEBlock(nn.Module):
         self.pool, self.norm = pool or nn.Identity(), LayerNorm2d(o.norm)
         self.drop = nn.Dropout(o.dropout) if o.dropout else nn.Identity()
 
-    def forward(self, x:Tensor, means:bool=False)->tuple:
-        "(feature maps Y, logits z) of this block; with `means`, also what its similarity term compares (for `loss`)"
+    def forward(self, x:Tensor, sim:bool=False)->tuple:
+        "(feature maps Y, logits z) of this block; with `sim`, also what its similarity term compares (for `loss`)"
         if self.goodness == 'mean':   # the ablation: mean activation per patch, left to autograd
             y = F.relu(self.body(x)); m = patch_means(y, self.p)
-            return (y, self.proj(m), m) if means else (y, self.proj(m))
+            return (y, self.proj(m), m) if sim else (y, self.proj(m))
         # = relu, then spatial_goodness, leaner; the backward pass writes its gradient into y's buffer (see 02)
         y, g, *m = relu_goodness(self.body(x), self.p, inplace=True, free_maps=torch.is_grad_enabled(),
-                                 means=means and self.sim_on == 'means')
-        if means and not m: m = [g]   # sim_on 'goodness': the term compares g itself, nothing more computed
+                                 means=sim and self.sim_on == 'means')
+        if sim and not m: m = [g]   # sim_on 'goodness': the term compares g itself, nothing more computed
         return (y, self.proj(g), *m)
 
     def transition(self, y:Tensor)->Tensor:
@@ -115,11 +115,11 @@ class ASGEBlock(nn.Module):
 
 # %% ../nbs/05_model.ipynb #08e8b1c1
 @patch
-def loss(self:ASGEBlock, y:Tensor, z:Tensor, labels:Tensor, means:Tensor=None)->Tensor:
+def loss(self:ASGEBlock, y:Tensor, z:Tensor, labels:Tensor, f:Tensor=None)->Tensor:
     "This block's loss: `local_loss` of z; with `sim_weight` β, (1 - β) that + β similarity matching on Y."
     ce = local_loss(z, labels)
     if not self.sim_weight: return ce   # the paper's loss, nothing more computed
-    f = self.sim_features(y) if means is None else means
+    f = self.sim_features(y) if f is None else f   # f: from the forward pass (`sim=True`), where it ran
     return (1 - self.sim_weight) * ce + self.sim_weight * similarity_loss(f, labels, self.n_classes)
 
 @patch

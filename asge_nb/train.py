@@ -35,13 +35,13 @@ class LocalStage(nn.Module):
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
     def forward(self, x):
         "((feature maps, and what the similarity term compares where the loss has one), logits) of the block"
-        means = bool(getattr(self.block, 'sim_weight', 0))   # (CwC's blocks have no such term)
-        y, z, *m = self.block(x, means=True) if means else self.block(x)   # what the similarity term compares
-        return (y, *m), z
+        sim = bool(getattr(self.block, 'sim_weight', 0))   # (CwC's blocks have no such term)
+        y, z, *f = self.block(x, sim=True) if sim else self.block(x)   # f: what the similarity term compares
+        return (y, *f), z
     def loss(self, fmap, z, y):
         "The block's own loss (see `ASGEBlock.loss`): cross-entropy, plus what the model's options add to it"
-        maps, *means = fmap
-        return self.block.loss(maps, z, y, *means)
+        maps, *f = fmap
+        return self.block.loss(maps, z, y, *f)
     @torch.no_grad()
     def next_input(self, fmap):
         "The next block's input: the transition of the detached feature maps, without a graph"

@@ -89,9 +89,9 @@ def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:
     """`bench_case` `repeats` times, each on freshly built trainers (new buffers, new allocations; the figure moves
     more between such builds than between steps of one). The figures returned are the repeat's whose ratio is the
     median, with every repeat's ratio beside them; the trainers are the last repeat's (for the profile)."""
-    runs = []
+    runs, trs = [], None
     for _ in range(repeats):
-        if runs: del trs
+        trs = None   # the previous build's trainers go before the next is built
         res, trs, batch = bench_case(cfg, dev, steps, warmup, reference)
         runs.append(res)
     res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
