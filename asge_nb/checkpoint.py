@@ -93,7 +93,7 @@ def load_pretrained(name:str,      # a network of the zoo: 'mnist', 'fashion_mni
 # %% ../nbs/11_checkpoint.ipynb #a11f94c6
 # settings that may differ when a run is resumed: where and how it runs, not what it computes
 RESUME_FREE = ('data', 'download', 'workers', 'device', 'amp', 'compile', 'out', 'resume', 'placement')
-CHOSEN = ('lr',)   # settings a run chooses where they are left at None (the rate: `probe_lr`); a resume keeps them
+CHOSEN = ('lr', 'bs')   # settings a run chooses where left at None (`probe_lr`, `run_batch`); a resume keeps them
 
 def check_resumable(ck:dict,        # a checkpoint
                     c:dict,         # the configuration of the run that would continue it

@@ -12,7 +12,8 @@ from fastcore.docments import docments
 from .data import DataError
 from .checkpoint import CheckpointError
 from .parallel import init_distributed, close_distributed, PeerLost
-from .train import fit, print_notes, Interrupted, NonFiniteLoss
+from .train import fit, Interrupted, NonFiniteLoss
+from .evaluate import print_notes
 
 # %% ../nbs/14_cli.ipynb #ccb6790f
 CLI_SKIP = ('cbs',)   # arguments of `fit` that have no flag
@@ -58,7 +59,7 @@ class PrintNotes:
     "A `fit` callback that prints the data's notes at the start (the CLI uses it when progress bars are off)."
     def before_fit(self, info):
         "Print the notes, in the first process only."
-        if info['rank'] == 0: print_notes(info['data'], info.get('lr_probe'))
+        if info['rank'] == 0: print_notes(info['data'], info.get('lr_probe'), info.get('batch'))
 
 # %% ../nbs/14_cli.ipynb #3a2c31b0
 def _one_line(e:Exception)->str: return ' '.join(str(e).split())   # an error's message on one line

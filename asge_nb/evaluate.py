@@ -6,7 +6,7 @@
 __all__ = ['RESULTS_URL', 'RESULTS_DIRS', 'topk_hits', 'eval_logits', 'fusion_hits', 'evaluate', 'strategy_accuracies',
            'layer_colors', 'strategy_name', 'plot_history', 'results_dir', 'download_json', 'read_results',
            'results_source', 'sim_input', 'summary_line', 'device_name', 'at_best_val', 'data_facts', 'run_metrics',
-           'write_metrics', 'final_metrics']
+           'write_metrics', 'final_metrics', 'print_notes']
 
 # %% ../nbs/10_evaluate.ipynb #759432b2
 import json, urllib.error, urllib.request
@@ -274,6 +274,16 @@ def final_metrics(run,    # a training run whose epochs are done (13's `Run`)
                  )->dict: # the run's metrics, with its learning-rate probe's record
     "A finished run's `run_metrics` and probe record, written to `out` by its first process (`write_metrics`)."
     m = dict(run_metrics(run.cfg, run.history, data_facts(run.data), device_name(run.device), run.world),
-             lr_probe=run.lr_probe)
+             lr_probe=run.lr_probe, batch=run.batch)
     return write_metrics(out, m) if run.rank == 0 else m
 
+
+# %% ../nbs/10_evaluate.ipynb #53c9e685
+def print_notes(d,           # a `Data`
+                probe:dict=None, # the learning-rate probe's record, if the run's rate was left to it
+                batch:dict=None, # `run_batch`'s record, if the run's batch was left to it
+               ):
+    "Print the loader's notes on the data (which loader and why, whether a test split was held out), and the choices'."
+    for n in d.notes: print(f"data: {n}")
+    if batch: print(f"batch: {batch['bs']} ({batch['why']})")
+    if probe and 'why' in probe: print(f"lr: {probe['lr']:g} ({probe['why']})")

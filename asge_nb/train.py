@@ -6,7 +6,7 @@
 __all__ = ['NOT_CONFIG', 'LocalStage', 'BPStage', 'HeadsStage', 'bp_head', 'make_stages', 'stage_steps', 'train_step',
            'lr_factor', 'make_optimizers', 'Run', 'make_run', 'build_run', 'rate_record', 'probe_score', 'probe_lr',
            'epoch_stats', 'stats_totals', 'add_step', 'train_epoch', 'epoch_record', 'pipeline_epoch', 'train_state',
-           'restore', 'train_epochs', 'fit', 'fit_defaults', 'predating_defaults', 'fit_config', 'print_notes']
+           'restore', 'train_epochs', 'fit', 'fit_defaults', 'predating_defaults', 'fit_config']
 
 # %% ../nbs/13_train.ipynb #1f89a8a6
 import inspect, itertools, math, time
@@ -20,10 +20,11 @@ from .model import build_model, ModelOptions
 from .projection import local_loss
 from .predict import LinearHeads
 from .images import get_data
-from .config import (LR_CANDIDATES, check_method, apply_recipe, check_config, model_args, resolve_device,
+from .config import (LR_CANDIDATES, BATCH_SIZES, batch_record, check_method, apply_recipe, check_config,
+                            model_args, resolve_device,
                             resolve_amp, amp_autocast, DATA_KEYS, OPTION_KEYS)
 from .evaluate import (evaluate, strategy_accuracies, summary_line, data_facts, device_name, run_metrics,
-                              write_metrics, final_metrics)
+                              write_metrics, final_metrics, print_notes)
 from .checkpoint import (save_checkpoint, resume_from, stage_state, joined_state, Interrupted, NonFiniteLoss,
                                 StopFlag, check_finite)
 from .parallel import (dist_info, rank_device, all_sum, any_rank, stage_groups, Pipe, sync_run, wrap_ddp,
@@ -201,6 +202,7 @@ class Run:
     own: tuple = None     # the stages this process trains, (start, stop); None: all
     pipe: object = None   # the `Pipe` to the neighbouring processes (placement='blocks'), else None
     lr_probe: dict = None # what `probe_lr` tried and chose, where the run's rate was left to it
+    batch: dict = None    # what `run_batch` chose, where the run's batch was left to it
 
     def step(self, x, y, share:float=1.)->list:
         "One training step of every stage on the batch `(x, y)`: `train_step` on this run's parts."
@@ -248,13 +250,15 @@ def build_run(cfg:dict, # a checked configuration
     "Read the data a checked configuration names, then build the run on it."
     dev, (rank, world) = rank_device(resolve_device(cfg['device'])), dist_info()
     d = get_data(cfg['dataset'], cfg['data'], device=dev, channels_last=dev.type == 'cuda',
-                 **{k: cfg[k] for k in DATA_KEYS})
+                 **dict({k: cfg[k] for k in DATA_KEYS}, bs=cfg['bs'] or BATCH_SIZES[0]))
+    batch = None if cfg['bs'] is not None else batch_record(cfg, d.train.n, world, ck)
+    if batch: cfg = dict(cfg, bs=batch['bs']); d.train.bs = batch['bs']   # the training batch (val, test keep theirs)
     probe = None if cfg['lr'] is not None else rate_record(cfg, d, ck)   # before any shard: on the whole data
     for dl in (d.val, d.test) + ((d.train,) if cfg['placement'] == 'data' else ()):   # each process: its part
         if dl is not None: dl.shard(rank, world)
     run = make_run(dict(cfg, lr=probe['lr']) if probe else cfg, d.n_classes, d.in_chans, d.img_size,
                    cfg['epochs'] * len(d.train), d)
-    run.lr_probe = probe
+    run.lr_probe, run.batch = probe, batch
     return run
 
 def rate_record(cfg:dict, d, ck:dict=None)->dict:
@@ -501,7 +505,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
-        bs:int=128,           # batch size
+        bs:int=None,          # batch size; None: the recipe's, or if it gives none `run_batch`'s (by the run's length)
         lr:float=None,        # peak learning rate (AdamW); None: the recipe's, or if it gives none `probe_lr`'s
         lr_min:float=None,    # the cosine decay's final learning rate
         wd:float=None,        # weight decay (AdamW)
@@ -524,8 +528,9 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
     cfg, ckpt = fit_config(**{k: v for k, v in locals().items() if k not in NOT_CONFIG}), Path(out) / 'last.pt'
     ck = resume_from(ckpt, cfg, resume, predating_defaults())
     run = build_run(cfg, ck); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
-    if progress := progress and run.rank == 0: print_notes(run.data, run.lr_probe)   # rank 0 alone shows progress
-    _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, lr_probe=run.lr_probe)
+    if progress := progress and run.rank == 0: print_notes(run.data, run.lr_probe, run.batch)   # rank 0 alone
+    _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, lr_probe=run.lr_probe,
+        batch=run.batch)
     train_epochs(run, start, stats, ckpt, progress, cbs)
     metrics = final_metrics(run, out)
     _cb(cbs, 'after_fit', metrics=metrics, net=run.net)
@@ -547,10 +552,3 @@ def fit_config(**kw)->dict:
     if unknown := set(kw) - set(params): raise TypeError(f"fit_config: unknown settings {sorted(unknown)}")
     plain = lambda v: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
     return check_config(apply_recipe({k: plain(kw.get(k, v)) for k, v in params.items()}), dist_info()[1])
-
-def print_notes(d,           # a `Data`
-                probe:dict=None, # the learning-rate probe's record, if the run's rate was left to it
-               ):
-    "Print the loader's notes on the data (which loader and why, whether a test split was held out), and the probe's."
-    for n in d.notes: print(f"data: {n}")
-    if probe and 'why' in probe: print(f"lr: {probe['lr']:g} ({probe['why']})")

@@ -1,9 +1,10 @@
 """Accuracy on real data at a CPU budget: ASGE and the backprop baseline side by side.
 
 VGG8 at width 0.125, 3 epochs, full MNIST and FashionMNIST training sets (less the 5,000 held-out images that
-choose ASGE's best layer), batch 64, otherwise the defaults of `asge_nb.train.fit`. Each variant is a method plus
-overrides of `fit`'s arguments: by default ASGE as the paper sets it (alpha = 1), ASGE with alpha = 2 (finer patches,
-which a one-epoch sweep found better at this small width), and backprop. Writes bench/results/accuracy_cpu.json.
+choose ASGE's best layer), otherwise the defaults of `asge_nb.train.fit`, as `asge_train` runs it: the batch and the
+learning rate the run chooses from its data (`--bs` and a variant's `lr=` fix them). Each variant is a method plus
+overrides of `fit`'s arguments: by default ASGE and backprop, each with the default recipe. Writes
+bench/results/accuracy_cpu.json.
 
     ASGE_DATA=/path/to/data python bench/accuracy_cpu.py         # the benchmark (~15-20 min on 2 idle cores)
     ASGE_DATA=/path/to/data python bench/accuracy_cpu.py --n-train 5000 --epochs 1 --out /tmp/quick.json  # quick look
@@ -96,11 +97,11 @@ def key(r:dict)->tuple:
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--datasets', default='mnist,fashion_mnist')
-    p.add_argument('--variants', nargs='+', default=['asge', 'asge alpha=2', 'bp'],
+    p.add_argument('--variants', nargs='+', default=['asge', 'bp'],
                    help="method and fit overrides, e.g. 'asge alpha=2'")
     p.add_argument('--width', type=float, default=0.125)
     p.add_argument('--epochs', type=int, default=3)
-    p.add_argument('--bs', type=int, default=64)
+    p.add_argument('--bs', type=int, default=None, help="batch size (default: the run's choice, `run_batch`)")
     p.add_argument('--n-train', type=int, default=None)
     p.add_argument('--data', default=None, help='data root (default: $ASGE_DATA)')
     p.add_argument('--device', default='cpu')
