@@ -28,6 +28,7 @@ LOCAL_OPTIONS = {   # options beyond the paper that keep ASGE local (a fixed pro
     'alpha_width': [('alpha', {}), ('alpha_width', dict(alpha_width=True))],
     'temperature': [(f'T={t:g}', dict(temperature=t)) for t in (1, 0.5, 2)],
     'similarity': [(f'sim_weight={b:g}', dict(sim_weight=b)) for b in (0, 0.5, 0.9)],
+    'shortcut': [(f'shortcut={s}', dict(shortcut=s)) for s in ('none', 'identity')],
     'combined': [('recipe', {}), ('batch+alpha_width+sim', _COMBINED),
                  ('batch+alpha_width+sim(goodness)', dict(_COMBINED, sim_on='goodness'))],
 }

@@ -204,6 +204,10 @@ class Run:
     lr_probe: dict = None # what `probe_lr` tried and chose, where the run's rate was left to it
     batch: dict = None    # what `run_batch` chose, where the run's batch was left to it
 
+    def choices(self)->dict:
+        "What the run chose where its settings left it to: the learning-rate probe's record and the batch's"
+        return dict(lr_probe=self.lr_probe, batch=self.batch)
+
     def step(self, x, y, share:float=1.)->list:
         "One training step of every stage on the batch `(x, y)`: `train_step` on this run's parts."
         return train_step(self.runners, self.opts, self.scheds, x, y, self.amp, self.scalers, share)
@@ -502,6 +506,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         temperature:float=None, # beyond the paper: T of the logits, z = (W g + b) / T
         sim_weight:float=None, # beyond the paper: β of (1 - β) CE + β similarity matching
         sim_on:str=None,      # beyond the paper: what similarity matching compares: 'means' (Y's) or 'goodness' (g)
+        shortcut:str=ModelOptions.shortcut, # beyond the paper: VGG8 blocks add their detached input: 'identity'
         heads:bool=None,      # also train linear heads on the blocks' detached outputs (strategy 'heads')
         method:str='asge',    # 'asge' (layer-local) or 'bp' (backprop baseline)
         epochs:int=3,         # passes over the training set
@@ -529,8 +534,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
     ck = resume_from(ckpt, cfg, resume, predating_defaults())
     run = build_run(cfg, ck); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
     if progress := progress and run.rank == 0: print_notes(run.data, run.lr_probe, run.batch)   # rank 0 alone
-    _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, lr_probe=run.lr_probe,
-        batch=run.batch)
+    _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, **run.choices())
     train_epochs(run, start, stats, ckpt, progress, cbs)
     metrics = final_metrics(run, out)
     _cb(cbs, 'after_fit', metrics=metrics, net=run.net)
