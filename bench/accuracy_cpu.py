@@ -60,6 +60,7 @@ def run_variant(ds:str, v:str, a, label:str=None, **extra)->dict:
     r['dataset'], r['variant'] = label, v
     r['config'] = {k: m['config'].get(k) for k in CONFIG_KEYS}   # settings a run predating one lacks: None
     r['lr_probe'] = m.get('lr_probe')   # what the run tried and chose, where its rate was left to the probe
+    r['batch'] = m.get('batch')   # what the run chose, where its batch was left to it (`run_batch`)
     if 'data' in m: r['data'] = {k: v for k, v in m['data'].items() if k != 'name'}   # as detected (no local path)
     acc = r['test_acc']
     print(f"{label:<14} {v:<14} fusion {acc['fusion']}  best {acc['best']}  last {acc['last']}  ({r['wall_s']:.0f}s)",

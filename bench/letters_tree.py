@@ -71,7 +71,7 @@ def train(tree:Path, a)->dict:
     m = json.loads((Path(out) / 'metrics.json').read_text())
     return dict(command='asge_train ' + ' '.join(args[:-5] + args[-3:]), seed=a.seed,
                 **{k: m.get(k) for k in ('test_acc', 'best_layer', 'wall_s', 'data', 'config', 'fusion_range',
-                                         'fusion_weights', 'lr_probe')})
+                                         'fusion_weights', 'lr_probe', 'batch')})
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
