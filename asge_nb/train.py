@@ -21,8 +21,7 @@ from .projection import local_loss
 from .predict import LinearHeads
 from .images import get_data
 from .config import (LR_CANDIDATES, BATCH_SIZES, batch_record, check_method, apply_recipe, check_config,
-                            model_args, resolve_device,
-                            resolve_amp, amp_autocast, DATA_KEYS, OPTION_KEYS)
+                            model_args, resolve_device, resolve_amp, amp_autocast, DATA_KEYS, OPTION_KEYS)
 from .evaluate import (evaluate, strategy_accuracies, summary_line, data_facts, device_name, run_metrics,
                               write_metrics, final_metrics, print_notes)
 from .checkpoint import (save_checkpoint, resume_from, stage_state, joined_state, Interrupted, NonFiniteLoss,
