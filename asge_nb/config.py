@@ -16,6 +16,7 @@ import torch.nn as nn
 from .model import build_model, ModelOptions
 from .predict import check_rule
 from .data import check_dataset, check_data_args, split_train_val, DATASETS
+from .loaders import n_batches
 
 # %% ../nbs/09_config.ipynb #f99a0c74
 METHODS = ('asge', 'bp')          # layer-local, or the backprop baseline
@@ -84,7 +85,7 @@ def run_batch(n:int,        # training images
               min_steps:int=MIN_STEPS, # the fewest steps wanted
              )->dict:       # 'bs' (the choice), 'steps' (the run's optimizer steps at it), 'why'
     "The largest batch that gives the run at least `min_steps` optimizer steps; the smallest where none does."
-    steps = lambda b: epochs * math.ceil(n / b)
+    steps = lambda b: epochs * n_batches(n, b)   # the training loader's batches per epoch
     bs = next((b for b in sizes if steps(b) >= min_steps), sizes[-1])
     bs = world * math.ceil(bs / world)   # split evenly over the processes
     why = f"{n} training images x {epochs} epochs: {steps(bs)} steps at batch {bs}" + (
@@ -199,9 +200,8 @@ def check_config(c:dict,      # a run configuration: `fit`'s arguments
     augment, *_ = check_data_args(c['augment'], chans, c['mean'], c['std'], c['test_frac'], c['input_norm'])
     c = dict(c, recipe=check_recipe(c['recipe']), dataset=dataset, augment=augment, fusion=check_rule(c['fusion']),
              method=check_method(c['method']))
-    for k in ('epochs', 'bs'):   # bs None: chosen from the run's length (`run_batch`)
-        if not (isinstance(c[k], int) and c[k] >= 1) and not (k == 'bs' and c[k] is None):
-            raise ValueError(f"{k} must be an int >= 1, got {c[k]!r}")
+    for k in ('epochs',) + (('bs',) if c['bs'] is not None else ()):   # bs None: chosen by `run_batch`
+        if not (isinstance(c[k], int) and c[k] >= 1): raise ValueError(f"{k} must be an int >= 1, got {c[k]!r}")
     if c['lr'] is not None and not c['lr'] > 0: raise ValueError(f"lr must be > 0 (None: probed), got {c['lr']!r}")
     if not 0 <= c['lr_min'] <= (c['lr'] or min(LR_CANDIDATES)):   # None: the probe's smallest rate at least
         raise ValueError(f"lr_min must be in [0, lr], got {c['lr_min']!r}")

@@ -280,10 +280,10 @@ def final_metrics(run,    # a training run whose epochs are done (13's `Run`)
 
 # %% ../nbs/10_evaluate.ipynb #53c9e685
 def print_notes(d,           # a `Data`
-                probe:dict=None, # the learning-rate probe's record, if the run's rate was left to it
-                batch:dict=None, # `run_batch`'s record, if the run's batch was left to it
+                lr_probe:dict=None, # the learning-rate probe's record, if the run's rate was left to it
+                batch:dict=None,    # `run_batch`'s record, if the run's batch was left to it
                ):
     "Print the loader's notes on the data (which loader and why, whether a test split was held out), and the choices'."
     for n in d.notes: print(f"data: {n}")
     if batch: print(f"batch: {batch['bs']} ({batch['why']})")
-    if probe and 'why' in probe: print(f"lr: {probe['lr']:g} ({probe['why']})")
+    if lr_probe and 'why' in lr_probe: print(f"lr: {lr_probe['lr']:g} ({lr_probe['why']})")

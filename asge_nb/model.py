@@ -325,7 +325,7 @@ class InputShortcut(nn.Module):
         self.body, self.extra = body, c - c_in
     def forward(self, x:Tensor)->Tensor:
         "body(x) + [x; 0]"
-        return self.body(x) + F.pad(x, (0, 0, 0, 0, 0, self.extra))
+        return self.body(x) + (F.pad(x, (0, 0, 0, 0, 0, self.extra)) if self.extra else x)
 
 # %% ../nbs/05_model.ipynb #23de7a10
 class BasicBody(nn.Module):

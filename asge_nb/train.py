@@ -532,7 +532,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
     cfg, ckpt = fit_config(**{k: v for k, v in locals().items() if k not in NOT_CONFIG}), Path(out) / 'last.pt'
     ck = resume_from(ckpt, cfg, resume, predating_defaults())
     run = build_run(cfg, ck); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
-    if progress := progress and run.rank == 0: print_notes(run.data, run.lr_probe, run.batch)   # rank 0 alone
+    if progress := progress and run.rank == 0: print_notes(run.data, **run.choices())   # rank 0 alone
     _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, **run.choices())
     train_epochs(run, start, stats, ckpt, progress, cbs)
     metrics = final_metrics(run, out)

@@ -89,7 +89,7 @@ def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:
     """`bench_case` `repeats` times, each on freshly built trainers (new buffers, new allocations; the figure moves
     more between such builds than between steps of one). The figures returned are the repeat's whose ratio is the
     median, with every repeat's ratio beside them; the trainers are the last repeat's (for the profile)."""
-    runs, trs = [], None
+    runs = []
     for _ in range(repeats):
         trs = None   # the previous build's trainers go before the next is built
         res, trs, batch = bench_case(cfg, dev, steps, warmup, reference)
