@@ -76,7 +76,7 @@ def apply_recipe(c:dict)->dict:
 
 # %% ../nbs/09_config.ipynb #fd77830c
 BATCH_SIZES = (128, 64, 32)   # the batches a run chooses among where its recipe leaves bs at None (`run_batch`)
-MIN_STEPS = 2500              # the optimizer steps a run's chosen batch should give it
+MIN_STEPS = 5000              # the optimizer steps a run's chosen batch should give it
 
 def run_batch(n:int,        # training images
               epochs:int,   # passes over them
