@@ -29,6 +29,7 @@ LOCAL_OPTIONS = {   # options beyond the paper that keep ASGE local (a fixed pro
     'temperature': [(f'T={t:g}', dict(temperature=t)) for t in (1, 0.5, 2)],
     'similarity': [(f'sim_weight={b:g}', dict(sim_weight=b)) for b in (0, 0.5, 0.9)],
     'shortcut': [(f'shortcut={s}', dict(shortcut=s)) for s in ('none', 'identity')],
+    'weight_decay': [(f'wd={w:g}', dict(wd=w)) for w in (5e-4, 5e-2, 5e-1)],   # the recipe's first
     'combined': [('recipe', {}), ('batch+alpha_width+sim', _COMBINED),
                  ('batch+alpha_width+sim(goodness)', dict(_COMBINED, sim_on='goodness'))],
 }
