@@ -18,7 +18,8 @@ def depth_row(metrics:dict, tolerance:float=2.0)->dict:
     "The per-layer test accuracy of a run and whether its last layer is within `tolerance` points of its best."
     layers = metrics['test_acc']['layers']
     best = max(layers)
-    return dict(recipe=metrics['config']['recipe'], lr=metrics['config']['lr'], layers=layers, best_layer_acc=best,
+    c = metrics['config']
+    return dict(recipe=c['recipe'], lr=c['lr'], bs=c['bs'], layers=layers, best_layer_acc=best,
                 last=layers[-1], gap=round(best - layers[-1], 2), tolerance=tolerance,
                 passed=best - layers[-1] <= tolerance, fusion=metrics['test_acc']['fusion'], wall_s=metrics['wall_s'],
                 history=[h['test_acc']['layers'] for h in metrics['history']])
