@@ -26,7 +26,8 @@ _COMBINED = dict(block_norm='batch', alpha_width=True, sim_weight=.5)   # the th
 LOCAL_OPTIONS = {   # options beyond the paper that keep ASGE local (a fixed projection, no gradient across a block)
     'block_norm': [(f'block_norm={n}', dict(block_norm=n)) for n in ('none', 'batch', 'group')],
     'alpha_width': [('alpha', {}), ('alpha_width', dict(alpha_width=True))],
-    'temperature': [(f'T={t:g}', dict(temperature=t)) for t in (1, 0.5, 2)],
+    'temperature': [(f'T={t:g}', dict(temperature=t)) for t in (1, 0.5, 2)]   # fixed, then annealed (`temperature_at`)
+                   + [(f'T={a:g}->{b:g}', dict(temperature=a, temperature_end=b)) for a, b in ((1, .5), (2, .5))],
     'similarity': [(f'sim_weight={b:g}', dict(sim_weight=b)) for b in (0, 0.5, 0.9)],
     'shortcut': [(f'shortcut={s}', dict(shortcut=s)) for s in ('none', 'identity')],
     'weight_decay': [(f'wd={w:g}', dict(wd=w)) for w in (5e-4, 5e-2, 5e-1)],   # the recipe's first

@@ -14,6 +14,7 @@ from dataclasses import fields
 import torch
 import torch.nn as nn
 from .model import build_model, ModelOptions
+from .projection import check_temperature
 from .predict import check_rule
 from .data import check_dataset, check_data_args, split_train_val, DATASETS
 from .loaders import n_batches
@@ -164,7 +165,8 @@ def model_args(c:dict,         # a run configuration
     extra = dict(n_conv=c['n_conv']) if c['arch'] == 'vgg8' else {}
     if c['arch'] != 'vgg8' and c['n_conv'] != 6:
         raise ValueError(f"n_conv is a VGG8 option; {c['arch']} has its own depth")
-    opts = ModelOptions(**{k: n_var if k == 'n_var' else c[k] for k in OPTION_KEYS})   # passed whole to the blocks
+    t = c['temperature'] if c.get('temperature_end') is None else c['temperature_end']   # an annealed T: its last
+    opts = ModelOptions(**{k: {'n_var': n_var, 'temperature': t}.get(k, c[k]) for k in OPTION_KEYS})   # to the blocks
     return dict(arch=c['arch'], n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=c['width'],
                 opts=opts, seed=c['seed'], **extra)
 
@@ -207,13 +209,16 @@ def check_config(c:dict,      # a run configuration: `fit`'s arguments
         raise ValueError(f"lr_min must be in [0, lr], got {c['lr_min']!r}")
     if c['heads'] and c['method'] != 'asge':
         raise ValueError("heads=True trains heads on ASGE blocks; method 'bp' has its own head")
-    if c['method'] == 'bp' and (c['sim_weight'] or c['temperature'] != 1):
-        raise ValueError("sim_weight and temperature shape the blocks' local losses; method 'bp' trains one head "
-                         "end to end: leave them at 0 and 1")
+    anneal = c['temperature_end'] is not None and check_temperature(c['temperature_end'])
+    if c['method'] == 'bp' and (c['sim_weight'] or c['temperature'] != 1 or anneal):
+        raise ValueError("sim_weight and temperature(_end) shape the blocks' local losses; method 'bp' trains one "
+                         "head end to end: leave them at 0, 1 and None")
     if c['n_train'] is not None and c['n_train'] < 2: raise ValueError(f"n_train must be >= 2, got {c['n_train']!r}")
     split_train_val(2, c['val_frac'])   # the data module's check of val_frac
     facts = (info.n_classes if info else 2, chans or 3, c['img_size'] or (info.img_size if info else 224))
     with torch.device('meta'): net = build_model(**model_args(c, *facts))   # the model's own checks, no memory
+    if anneal and not all(hasattr(b, 'proj') for b in net.blocks):
+        raise ValueError(f"temperature_end anneals the blocks' projections; {c['arch']}'s blocks have none")
     resolve_amp(c['amp'], resolve_device(c['device']))
     check_ranks(c, len(net.blocks) + bool(c['heads']), world)
     return c

@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['CHUNKS', 'SMALL', 'patch_bounds', 'spatial_goodness_plain', 'check_goodness_args', 'n_chunks', 'by_channel_chunks',
-           'adaptive_kernels', 'tiles', 'even_patches', 'patch_mean_square', 'spread_mul', 'even_goodness',
+           'adaptive_kernels', 'tiles', 'even_patches', 'patch_mean_square', 'spreader', 'spread_mul', 'even_goodness',
            'spatial_goodness', 'patch_means', 'ReluGoodness', 'relu_goodness']
 
 # %% ../nbs/02_goodness.ipynb #2fe79cd8
 import math
 from contextlib import contextmanager
+from functools import lru_cache
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -111,6 +112,14 @@ def patch_mean_square(y:Tensor, # feature maps [B, C, H, W], plain contiguous (s
     e = _cat([_band_energy(c, kw, acc) for c in bands])
     return e.view(B, C, H // kh, W // kw).div_(kh * kw).to(y.dtype)
 
+@lru_cache(maxsize=None)
+def spreader(kh:int, W:int, kw:int, # patch height, map width, patch width
+             dtype:torch.dtype, device:torch.device,
+            )->Tensor: # [W/kw, kh*W]: 1 where a band's element lies in the band's j-th patch, else 0
+    "The 0/1 matrix that spreads a band's W/kw patch factors over its kh×W elements: `factors @ spreader(...)`."
+    col = torch.arange(kh * W, device=device) % W // kw   # the patch of each element of a band, row by row
+    return (col == torch.arange(W // kw, device=device)[:, None]).to(dtype)
+
 def spread_mul(y:Tensor,   # feature maps [B, C, H, W], plain contiguous
                g:Tensor,   # one factor per kh×kw patch, [B, C, H/kh, W/kw] (or the same numbers flattened)
                kh:int, kw:int, # patch size
@@ -119,8 +128,11 @@ def spread_mul(y:Tensor,   # feature maps [B, C, H, W], plain contiguous
     "Each element of `y` times the factor of its patch: factors spread along the rows once (1/kh of y), one product."
     B, C, H, W = y.shape
     if (kh, kw) == (H, W): return torch.mul(y, g.reshape(B, C, 1, 1), out=out)   # one patch: a factor per map
-    if W <= 8:   # narrow maps: short rows make a broadcast product slow; the factors upsampled to the maps instead
-        return torch.mul(y, F.interpolate(g.reshape(B, C, H // kh, W // kw), scale_factor=(kh, kw)), out=out)
+    if W <= 8 or (W <= 16 and kw <= 2):   # short rows make a broadcast product slow: a band's factors spread by
+        n, m = n_chunks(y), spreader(kh, W, kw, g.dtype, g.device)   # a matrix product, a piece of y at a time
+        for yc, gc, oc in zip(*(t.reshape(-1, k).chunk(n) for t, k in ((y, kh * W), (g, W // kw), (out, kh * W)))):
+            torch.mul(yc, gc @ m, out=oc)   # oc may be yc
+        return out
     n = n_chunks(y, 1 / kh)
     gs = g.reshape(-1, W // kw, 1).chunk(n)   # [B*C*H/kh, W/kw, 1]: a band's factors
     for yc, gc, oc in zip(y.view(-1, kh, W).chunk(n), gs, out.view(-1, kh, W).chunk(n)):

@@ -188,6 +188,12 @@ def features(self:ASGENet, x:Tensor)->Tensor:
     for b in self.blocks: x = b.transition(F.relu(b.body(x)))
     return x
 
+@patch
+def set_temperature(self:ASGENet, t:float):
+    "Give every block's fixed projection the logit temperature `t` (a run that anneals it calls this every step)."
+    t = check_temperature(t)
+    for b in self.blocks: b.proj.temperature = t
+
 # %% ../nbs/05_model.ipynb #66e1efd2
 def scale(c:int, width:float)->int:
     "Channels `c` at width multiplier `width` (at least one)."

@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 from fastprogress.fastprogress import master_bar, progress_bar
 from .model import build_model, ModelOptions
-from .projection import local_loss
+from .projection import local_loss, temperature_at
 from .predict import LinearHeads
 from .images import get_data
 from .config import (LR_CANDIDATES, BATCH_SIZES, batch_record, check_method, apply_recipe, check_config,
@@ -202,14 +202,21 @@ class Run:
     pipe: object = None   # the `Pipe` to the neighbouring processes (placement='blocks'), else None
     lr_probe: dict = None # what `probe_lr` tried and chose, where the run's rate was left to it
     batch: dict = None    # what `run_batch` chose, where the run's batch was left to it
+    total: int = 1        # optimizer steps of the whole run: the length of its schedules
 
     def choices(self)->dict:
         "What the run chose where its settings left it to: the learning-rate probe's record and the batch's"
         return dict(lr_probe=self.lr_probe, batch=self.batch)
 
+    def anneal(self):
+        "Where the run anneals its logits' temperature (`temperature_end`): each block's T at this point of the run"
+        if (t1 := self.cfg.get('temperature_end')) is None: return
+        sch = self.scheds[self.own[0] if self.own else 0]   # steps taken so far: this process's first schedule's
+        self.net.set_temperature(temperature_at(self.cfg['temperature'], t1, sch.last_epoch / self.total))
+
     def step(self, x, y, share:float=1.)->list:
         "One training step of every stage on the batch `(x, y)`: `train_step` on this run's parts."
-        return train_step(self.runners, self.opts, self.scheds, x, y, self.amp, self.scalers, share)
+        self.anneal(); return train_step(self.runners, self.opts, self.scheds, x, y, self.amp, self.scalers, share)
 
 # %% ../nbs/13_train.ipynb #b8f5fc37
 #| code-fold: true
@@ -245,7 +252,7 @@ def make_run(cfg:dict,        # a checked configuration (see `check_config`)
     chans = [b.c for b in net.blocks] if heads is not None else None   # carried down the pipe for the heads
     pipe = Pipe(rank, world, dev, chans, own[0], cuda) if blocks else None
     return Run(cfg, dev, net, head, heads, stages, runners, opts, scheds, amp, scalers, data, [], rank, world, own,
-               pipe)
+               pipe, total=total_steps)
 
 def build_run(cfg:dict, # a checked configuration
               ck:dict=None, # the checkpoint it continues, if any (its rate, where the probe chose it)
@@ -336,8 +343,7 @@ def train_epoch(run:Run,        # a run with data (see `build_run`)
                 check_every:int=25, # steps between checks for a non-finite loss (each check waits for the device)
                )->bool:         # True if the epoch finished, False if it was stopped
     "Train one epoch from step `stats['step']` on."
-    loader = run.data.train
-    loader.set_epoch(epoch - 1)
+    loader = run.data.train; loader.set_epoch(epoch - 1)
     for s in run.stages: s.train()
     it, n_steps = iter(loader), len(loader)
     for _ in range(stats['step']): next(it)   # resume mid-epoch: same (seed, epoch) order, replayed without compute
@@ -360,7 +366,7 @@ def epoch_record(run:Run,      # a run with data
                  t_run:float,  # `time.time()` when the run started (less the time of earlier sessions of it)
                 )->dict:       # the epoch's entry of the history
     "Evaluate the network after an epoch: training loss and accuracy, held-out and test accuracy (top-1, top-5), time."
-    stats = stats_totals(run, stats)   # over all processes
+    stats, _ = stats_totals(run, stats), run.anneal()   # over all processes; T (if annealed) as the steps leave it
     d, c, n = run.data, run.cfg, max(1, stats['n'])
     ev = lambda loader, k=None: evaluate(run.net, loader, c['method'], run.head, run.amp, k, run.heads,
                                          rules=(c['fusion'],), total=all_sum)   # its rule's candidates
@@ -395,7 +401,7 @@ def pipeline_epoch(run:Run, epoch:int, stats:dict, stop=None, mb=None, cbs:list=
             if not last: pipe.send_stop()
             return False
         x, y, hs = msg
-        losses, hits = [], []
+        losses, hits = [], []; run.anneal()
         for l, c, h, hs in stage_steps(run.runners[a:b], run.opts[a:b], run.scheds[a:b], x, y, run.amp,
                                        run.scalers[a:b], hs):
             losses.append(l); hits.append(c)
@@ -405,8 +411,7 @@ def pipeline_epoch(run:Run, epoch:int, stats:dict, stop=None, mb=None, cbs:list=
             check_finite(stats['loss'], epoch, stats['step'])
         if cbs: _cb(cbs, 'after_batch', epoch=epoch, step=stats['step'], n_steps=n_steps,
                     losses=[l.item() for l in losses])
-    pipe.flush()
-    return True
+    pipe.flush(); return True
 
 # %% ../nbs/13_train.ipynb #06ef9ee9
 #| code-fold: true
@@ -439,8 +444,7 @@ def restore(run:Run, # a freshly built run (see `build_run`)
     for s, st in zip(run.scheds, ck['scheds']): s.load_state_dict(st)
     for s, st in zip(run.scalers, ck.get('scalers') or ()):
         if st and s.is_enabled(): s.load_state_dict(st)   # fp16 then and now (the precision may change on resume)
-    run.history = ck['history']
-    torch.set_rng_state(ck['rng'])
+    run.history = ck['history']; torch.set_rng_state(ck['rng'])
     if run.device.type == 'cuda' and ck.get('cuda_rng'): torch.cuda.set_rng_state_all(ck['cuda_rng'])
     st = ck['stats']
     if st is None: return ck['epoch'], epoch_stats(run)
@@ -503,6 +507,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
         block_norm:str=None, # beyond the paper: a norm in each VGG8 block: 'none', 'batch', 'group'
         alpha_width:bool=None, # beyond the paper: α / √width, goodness lengths kept at any width
         temperature:float=None, # beyond the paper: T of the logits, z = (W g + b) / T
+        temperature_end:float=None, # beyond the paper: anneal T to this by the last step (see `temperature_at`)
         sim_weight:float=None, # beyond the paper: β of (1 - β) CE + β similarity matching
         sim_on:str=None,      # beyond the paper: what similarity matching compares: 'means' (Y's) or 'goodness' (g)
         shortcut:str=ModelOptions.shortcut, # beyond the paper: VGG8 blocks add their detached input: 'identity'
@@ -534,8 +539,7 @@ def fit(dataset:str='mnist',  # 'mnist', 'fashion_mnist', 'cifar10', 'cifar100' 
     run = build_run(cfg, ck); start, stats = restore(run, ck) if ck else (0, epoch_stats(run))
     if progress := progress and run.rank == 0: print_notes(run.data, **run.choices())   # rank 0 alone
     _cb(cbs, 'before_fit', net=run.net, config=run.cfg, data=run.data, start_epoch=start + 1, **run.choices())
-    train_epochs(run, start, stats, ckpt, progress, cbs)
-    metrics = final_metrics(run, out)
+    train_epochs(run, start, stats, ckpt, progress, cbs); metrics = final_metrics(run, out)
     _cb(cbs, 'after_fit', metrics=metrics, net=run.net)
     return metrics
 
