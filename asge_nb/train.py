@@ -366,7 +366,7 @@ def epoch_record(run:Run,      # a run with data
                  t_run:float,  # `time.time()` when the run started (less the time of earlier sessions of it)
                 )->dict:       # the epoch's entry of the history
     "Evaluate the network after an epoch: training loss and accuracy, held-out and test accuracy (top-1, top-5), time."
-    stats, _ = stats_totals(run, stats), run.anneal()   # over all processes; T (if annealed) as the steps leave it
+    run.anneal(); stats = stats_totals(run, stats)   # T (if annealed) as the steps leave it; totals over all processes
     d, c, n = run.data, run.cfg, max(1, stats['n'])
     ev = lambda loader, k=None: evaluate(run.net, loader, c['method'], run.head, run.amp, k, run.heads,
                                          rules=(c['fusion'],), total=all_sum)   # its rule's candidates
@@ -401,7 +401,7 @@ def pipeline_epoch(run:Run, epoch:int, stats:dict, stop=None, mb=None, cbs:list=
             if not last: pipe.send_stop()
             return False
         x, y, hs = msg
-        losses, hits = [], []; run.anneal()
+        run.anneal(); losses, hits = [], []
         for l, c, h, hs in stage_steps(run.runners[a:b], run.opts[a:b], run.scheds[a:b], x, y, run.amp,
                                        run.scalers[a:b], hs):
             losses.append(l); hits.append(c)
