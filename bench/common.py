@@ -210,16 +210,39 @@ def alternate(names:list, rounds:int):
     for i in range(rounds):
         for n in (list(names) if i % 2 == 0 else list(names)[::-1]): yield i, n
 
-def time_alternating(steps:dict, rounds:int, warmup:int, dev:torch.device)->dict:
+def minor_faults()->int:
+    "This process's minor page faults so far: pages the kernel mapped in on first touch (memory the allocator got anew)."
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+def time_alternating(steps:dict, rounds:int, warmup:int, dev:torch.device,
+                     faults:dict=None)->dict:   # if given, filled with each timed call's minor page faults, per name
     """Seconds per call of each of `steps` (name -> function of no arguments), the methods alternated ABBA in one
     process so that load from other jobs hits them alike; the first `warmup` rounds are run but not timed."""
     times = {m: [] for m in steps}
     for i, m in alternate(list(steps), warmup + rounds):
-        sync(dev); t0 = time.perf_counter()
+        sync(dev); t0, f0 = time.perf_counter(), minor_faults()
         steps[m]()
         sync(dev)
-        if i >= warmup: times[m].append(time.perf_counter() - t0)
+        if i >= warmup:
+            times[m].append(time.perf_counter() - t0)
+            if faults is not None: faults.setdefault(m, []).append(minor_faults() - f0)
     return times
+
+# glibc's malloc hands big freed blocks back to the kernel (munmap, heap trimming), so the next step that needs them
+# page-faults them in again; these settings keep freed memory mapped, for a run's steps to reuse
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3   # mallopt's parameter numbers (malloc.h)
+KEEP_HEAP = dict(mmap_threshold=1 << 30, trim_threshold=(1 << 31) - 1)   # bytes: larger than any block a step frees
+
+def keep_heap()->str:
+    "Have glibc's malloc keep freed memory mapped (`KEEP_HEAP`); returns what was set, or exits naming the problem."
+    import ctypes
+    try: libc = ctypes.CDLL('libc.so.6')
+    except OSError as e: raise SystemExit(f"--keep-heap needs glibc's malloc (libc.so.6): {e}")
+    if not (libc.mallopt(M_MMAP_THRESHOLD, KEEP_HEAP['mmap_threshold'])
+            and libc.mallopt(M_TRIM_THRESHOLD, KEEP_HEAP['trim_threshold'])):
+        raise SystemExit("--keep-heap: glibc's mallopt refused the settings")
+    return ('glibc malloc keeping freed memory mapped: mallopt(M_MMAP_THRESHOLD, 1 GiB), '
+            'mallopt(M_TRIM_THRESHOLD, 2 GiB)')
 
 def median_ms(ts:list)->float:
     "The median of times in seconds, in milliseconds."

@@ -11,6 +11,12 @@ needs one, counted with hooks during a real step) is recorded next to the measur
 On a busy CPU, thread contention slows many small parallel ops more than a few large ones; the load average is recorded,
 and `--threads 1` gives a figure less sensitive to it.
 
+Each step's minor page faults are counted too (`page_faults_mib`: the memory it had to have mapped in anew). glibc's
+malloc hands big freed blocks back to the kernel, so a step can spend a good share of its time faulting pages back
+in, and how many depends on what ran before it (alternated, each method finds the heap the other left). `--keep-heap`
+has glibc keep freed memory mapped (`bench.common.keep_heap`): the steps then fault nothing, and the figure is the
+methods' work alone.
+
 On the CPU each case also runs a reference engine in the same alternation: both methods with the adaptive-bin kernels
 everywhere (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one
 AdamW per stage instead of one shared by all stages. Its figures (`reference` in each row) and profile
@@ -21,15 +27,16 @@ AdamW per stage instead of one shared by all stages. Its figures (`reference` in
     python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
     python -m bench.step_time --cases vgg8 --steps 4 --warmup 1 --profile never --out /tmp/st.json   # a quick look
     taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core
+    python bench/step_time.py --keep-heap --out bench/results/step_time_cpu_keep_heap.json   # no page faults (glibc)
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
-import argparse, os, statistics, time
+import argparse, os, resource, statistics, time
 from functools import partial
 import torch
 from asge_nb.goodness import adaptive_kernels
 from asge_nb.train import make_optimizers
 from bench.common import (METHODS, TARGETS, Trainer, add_bench_args, alternate, atomic_write, bench_setup, case_config,
-                          command_line, make_batch, run_facts, save_results, sync, time_alternating)
+                          command_line, keep_heap, make_batch, mib, run_facts, save_results, sync, time_alternating)
 
 def q(v:list, f:float)->float:
     "The `f`-quantile of `v` (nearest rank)."
@@ -75,9 +82,11 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False)->tupl
     "Alternate the methods (and the reference engine's) step by step; returns the figures and the trainers."
     trs = {m: Trainer(cfg, m, dev) for m in METHODS}
     if reference: trs |= {m + REF: Reference(cfg, m, dev) for m in METHODS}
-    x, y = make_batch(cfg, dev)
-    times = time_alternating({m: partial(tr.step, x, y) for m, tr in trs.items()}, steps, warmup, dev)
+    x, y, faults = *make_batch(cfg, dev), {}
+    times = time_alternating({m: partial(tr.step, x, y) for m, tr in trs.items()}, steps, warmup, dev, faults)
     res = ratios(times, cfg['bs'])
+    # pages mapped in anew per step (median): memory the allocator took back from the kernel and the step touched
+    res['page_faults_mib'] = {m: mib(statistics.median(faults[m]) * resource.getpagesize()) for m in METHODS}
     if reference: res['reference'] = dict(kernels='adaptive', optimizers='one per stage',
                                           **ratios(times, cfg['bs'], 'asge' + REF, 'bp' + REF))
     # what the conv arithmetic alone predicts (ASGE: forward + weight gradient; backprop adds the input gradients)
@@ -172,6 +181,8 @@ def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
           f"asge {res['asge']['median_ms']:.1f} ms  bp {res['bp']['median_ms']:.1f} ms  ratio {res['ratio']:.3f} "
           f"(paired {res['ratio_paired_median']:.3f}; conv FLOP model {res['conv_flop_ratio']:.3f})"
           + (f"; repeats {res['repeat_ratios']}" if len(res.get('repeat_ratios', ())) > 1 else '')
+          + (f"; pages faulted in per step: asge {pf['asge']:.0f} MiB, bp {pf['bp']:.0f} MiB"
+             if (pf := res.get('page_faults_mib')) else '')
           + ('' if met is None else f"  target <= {tgt}: {'met' if met else 'MISSED'}"), flush=True)
     if ref := res.get('reference'):
         print(f"{'':<13} reference (adaptive kernels, optimizer per stage): asge {ref['asge']['median_ms']:.1f} ms  "
@@ -211,7 +222,10 @@ def main(argv=None):
                    help='times each case is timed on freshly built trainers; the median repeat is reported')
     p.add_argument('--no-reference', action='store_true',
                    help='skip the reference engine (the adaptive-bin kernels everywhere; CPU only)')
+    p.add_argument('--keep-heap', action='store_true',
+                   help="glibc: keep freed memory mapped, so that steps stop page-faulting it back in (`keep_heap`)")
     a = p.parse_args(argv)
+    allocator = keep_heap() if a.keep_heap else 'default'
     dev, kind, out = bench_setup(a, 'step_time')
     facts = run_facts()   # load average before this run adds its own
     steps = a.steps or (100 if kind == 'cuda' else 40)
@@ -241,7 +255,7 @@ def main(argv=None):
                  'freshly built trainers, the median repeat reported (repeat_ratios: each); CPU runs float32, '
                  'CUDA runs bf16 autocast + channels_last as fit does',
                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, repeats=a.repeats,
-                 targets=TARGETS,
+                 targets=TARGETS, allocator=allocator,
                  profile=profiles or None, profile_reference={k: v for k, v in ref_profiles.items() if v} or None,
                  profile_tables=ptxt.name if tables else None,
                  elapsed_s=round(time.time() - t_start, 1))

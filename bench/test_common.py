@@ -148,6 +148,9 @@ def test_alternating_timer():
     ts = time_alternating({'a': lambda: calls.append('a'), 'b': lambda: calls.append('b')}, 3, 2, torch.device('cpu'))
     assert calls == ['a', 'b', 'b', 'a'] * 2 + ['a', 'b'] and {m: len(v) for m, v in ts.items()} == dict(a=3, b=3)
     assert all(t >= 0 for v in ts.values() for t in v)
+    faults = {}   # page faults per timed call: touching a fresh 64 MiB buffer maps in its pages
+    time_alternating({'a': lambda: torch.ones(1 << 24), 'b': lambda: None}, 2, 0, torch.device('cpu'), faults)
+    assert {m: len(v) for m, v in faults.items()} == dict(a=2, b=2) and min(faults['a']) > max(faults['b'])
 
 def main():
     tests = [(n, f) for n, f in globals().items() if n.startswith('test_')]
