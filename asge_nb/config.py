@@ -166,7 +166,7 @@ def model_args(c:dict,         # a run configuration
     if c['arch'] != 'vgg8' and c['n_conv'] != 6:
         raise ValueError(f"n_conv is a VGG8 option; {c['arch']} has its own depth")
     t = c['temperature'] if c.get('temperature_end') is None else c['temperature_end']   # an annealed T: its last
-    opts = ModelOptions(**{k: {'n_var': n_var, 'temperature': t}.get(k, c[k]) for k in OPTION_KEYS})   # to the blocks
+    opts = ModelOptions(**dict({k: c[k] for k in OPTION_KEYS}, n_var=n_var, temperature=t))   # passed whole to the blocks
     return dict(arch=c['arch'], n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=c['width'],
                 opts=opts, seed=c['seed'], **extra)
 
@@ -209,7 +209,8 @@ def check_config(c:dict,      # a run configuration: `fit`'s arguments
         raise ValueError(f"lr_min must be in [0, lr], got {c['lr_min']!r}")
     if c['heads'] and c['method'] != 'asge':
         raise ValueError("heads=True trains heads on ASGE blocks; method 'bp' has its own head")
-    anneal = c['temperature_end'] is not None and check_temperature(c['temperature_end'])
+    anneal = c['temperature_end'] is not None   # the network is built at T1 (its own check); T0 is checked here
+    if anneal: check_temperature(c['temperature'])
     if c['method'] == 'bp' and (c['sim_weight'] or c['temperature'] != 1 or anneal):
         raise ValueError("sim_weight and temperature(_end) shape the blocks' local losses; method 'bp' trains one "
                          "head end to end: leave them at 0, 1 and None")

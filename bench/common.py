@@ -241,8 +241,7 @@ def keep_heap()->str:
     if not (libc.mallopt(M_MMAP_THRESHOLD, KEEP_HEAP['mmap_threshold'])
             and libc.mallopt(M_TRIM_THRESHOLD, KEEP_HEAP['trim_threshold'])):
         raise SystemExit("--keep-heap: glibc's mallopt refused the settings")
-    return ('glibc malloc keeping freed memory mapped: mallopt(M_MMAP_THRESHOLD, 1 GiB), '
-            'mallopt(M_TRIM_THRESHOLD, 2 GiB)')
+    return 'glibc malloc keeping freed memory mapped: mallopt ' + ', '.join(f"{k} {v} B" for k, v in KEEP_HEAP.items())
 
 def median_ms(ts:list)->float:
     "The median of times in seconds, in milliseconds."
