@@ -166,7 +166,7 @@ def model_args(c:dict,         # a run configuration
     if c['arch'] != 'vgg8' and c['n_conv'] != 6:
         raise ValueError(f"n_conv is a VGG8 option; {c['arch']} has its own depth")
     t = c['temperature'] if c.get('temperature_end') is None else c['temperature_end']   # an annealed T: its last
-    opts = ModelOptions(**dict({k: c[k] for k in OPTION_KEYS}, n_var=n_var, temperature=t))   # passed whole to the blocks
+    opts = ModelOptions(**dict({k: c[k] for k in OPTION_KEYS}, n_var=n_var, temperature=t))   # whole, to the blocks
     return dict(arch=c['arch'], n_classes=n_classes, in_chans=in_chans, img_size=img_size, width=c['width'],
                 opts=opts, seed=c['seed'], **extra)
 
