@@ -10,6 +10,7 @@ __all__ = ['METHODS', 'PLACEMENTS', 'LR_CANDIDATES', 'RECIPES', 'BATCH_SIZES', '
 
 # %% ../nbs/09_config.ipynb #be1f0db5
 import math
+from contextlib import nullcontext
 from dataclasses import fields
 import torch
 import torch.nn as nn
@@ -135,6 +136,7 @@ def resolve_amp(amp:str='auto',        # 'auto', 'bf16', 'fp16' or 'off'
 
 def amp_autocast(x:torch.Tensor, amp:torch.dtype=None):
     "Autocast to `amp` on `x`'s device; off (float32) when `amp` is None."
+    if amp is None and not torch.is_autocast_enabled(x.device.type): return nullcontext()   # off already: no context
     return torch.autocast(x.device.type, amp or torch.bfloat16, enabled=amp is not None)
 
 # %% ../nbs/09_config.ipynb #71feb84e

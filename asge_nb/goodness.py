@@ -108,8 +108,8 @@ def patch_mean_square(y:Tensor, # feature maps [B, C, H, W], plain contiguous (s
     tall, acc = kh > 4, torch.promote_types(y.dtype, torch.float32)   # half precision: sums in float32
     if (kh, kw) == (H, W):   # one patch per map: its norm, squared (no temporary)
         return torch.linalg.vector_norm(y, dim=(2, 3), keepdim=True, dtype=acc).square().div(H * W).to(y.dtype)
-    bands = y.view(-1, kh, W).chunk(n_chunks(y, 1 if tall else 1 / kh))
-    e = _cat([_band_energy(c, kw, acc) for c in bands])
+    bands, n = y.view(-1, kh, W), n_chunks(y, 1 if tall else 1 / kh)
+    e = _band_energy(bands, kw, acc) if n == 1 else _cat([_band_energy(c, kw, acc) for c in bands.chunk(n)])
     return e.view(B, C, H // kh, W // kw).div_(kh * kw).to(y.dtype)
 
 @lru_cache(maxsize=None)
@@ -130,7 +130,8 @@ def spread_mul(y:Tensor,   # feature maps [B, C, H, W], plain contiguous
     if (kh, kw) == (H, W): return torch.mul(y, g.reshape(B, C, 1, 1), out=out)   # one patch: a factor per map
     if W <= 8 or (W <= 16 and kw <= 2):   # short rows make a broadcast product slow: a band's factors spread by
         n, m = n_chunks(y), spreader(kh, W, kw, g.dtype, g.device)   # a matrix product, a piece of y at a time
-        for yc, gc, oc in zip(*(t.reshape(-1, k).chunk(n) for t, k in ((y, kh * W), (g, W // kw), (out, kh * W)))):
+        ys, gs, os = (t.reshape(-1, k) for t, k in ((y, kh * W), (g, W // kw), (out, kh * W)))
+        for yc, gc, oc in ([(ys, gs, os)] if n == 1 else zip(ys.chunk(n), gs.chunk(n), os.chunk(n))):
             torch.mul(yc, gc @ m, out=oc)   # oc may be yc
         return out
     n = n_chunks(y, 1 / kh)
@@ -159,7 +160,11 @@ def spatial_goodness(y:Tensor, # post-ReLU feature maps, [B, C, H, W]
                     )->Tensor: # goodness, [B, C*p*p], index c*p*p + i*p + j
     "`spatial_goodness_plain` with small temporaries: `even_goodness` where p divides H and W, else chunked pooling."
     check_goodness_args(y, p)
-    if even_patches(y, p): return even_goodness(y, p)
+    return _goodness(y, p, even_patches(y, p))
+
+def _goodness(y, p, even):
+    "`spatial_goodness` of checked arguments; `even`: whether the even-patch kernels apply (`even_patches`)"
+    if even: return patch_mean_square(y, y.shape[-2] // p, y.shape[-1] // p).flatten(1)
     return by_channel_chunks(lambda c: spatial_goodness_plain(c, p), y)
 
 # %% ../nbs/02_goodness.ipynb #60991a97
@@ -197,9 +202,9 @@ class ReluGoodness(torch.autograd.Function):
         "(relu(a), its goodness), and with `means` its patch means; saves relu(a) only"
         y = a.relu_() if inplace else a.relu()
         if inplace: ctx.mark_dirty(a)
-        ctx.save_for_backward(y); ctx.p, ctx.free = p, free_maps
+        ctx.save_for_backward(y); ctx.p, ctx.free, ctx.even = p, free_maps, even_patches(y, p)
         ctx.set_materialize_grads(False)
-        g = spatial_goodness(y, p)
+        g = _goodness(y, p, ctx.even)   # (`relu_goodness` checked the arguments)
         return (y, g, patch_means(y, p)) if means else (y, g)
 
     @staticmethod
@@ -211,7 +216,7 @@ class ReluGoodness(torch.autograd.Function):
         if gm is not None:   # both patch statistics in one pass over y
             grad = _energy_mean_grad(y, torch.zeros_like(gm) if gg is None else gg, gm, ctx.p, out)
         elif gg is not None:
-            grad = (_even_energy_grad if even_patches(y, ctx.p) else _energy_grad)(y, gg, ctx.p, out)
+            grad = (_even_energy_grad if ctx.even else _energy_grad)(y, gg, ctx.p, out)
         if gy is not None:
             gy = gy.masked_fill(~keep, 0)
             grad = gy if grad is None else grad.add_(gy)
