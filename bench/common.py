@@ -215,17 +215,21 @@ def minor_faults()->int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 def time_alternating(steps:dict, rounds:int, warmup:int, dev:torch.device,
-                     faults:dict=None)->dict:   # if given, filled with each timed call's minor page faults, per name
+                     faults:dict=None,   # if given, filled with each timed call's minor page faults, per name
+                     turn:int=1)->dict:  # calls of a name in a row; > 1: a turn's first call is run but not timed
     """Seconds per call of each of `steps` (name -> function of no arguments), the methods alternated ABBA in one
-    process so that load from other jobs hits them alike; the first `warmup` rounds are run but not timed."""
+    process so that load from other jobs hits them alike; the first `warmup` rounds are run but not timed. With
+    `turn` > 1 each name runs `turn` calls in a row and only those after the first are timed: each timed call
+    follows one of its own, as in a training run (a turn's first call finds the memory the other method left)."""
     times = {m: [] for m in steps}
     for i, m in alternate(list(steps), warmup + rounds):
-        sync(dev); t0, f0 = time.perf_counter(), minor_faults()
-        steps[m]()
-        sync(dev)
-        if i >= warmup:
-            times[m].append(time.perf_counter() - t0)
-            if faults is not None: faults.setdefault(m, []).append(minor_faults() - f0)
+        for k in range(turn):
+            sync(dev); t0, f0 = time.perf_counter(), minor_faults()
+            steps[m]()
+            sync(dev)
+            if i >= warmup and (turn == 1 or k > 0):
+                times[m].append(time.perf_counter() - t0)
+                if faults is not None: faults.setdefault(m, []).append(minor_faults() - f0)
     return times
 
 # glibc's malloc hands big freed blocks back to the kernel (munmap, heap trimming), so the next step that needs them

@@ -15,7 +15,8 @@ Each step's minor page faults are counted too (`page_faults_mib`: the memory it 
 malloc hands big freed blocks back to the kernel, so a step can spend a good share of its time faulting pages back
 in, and how many depends on what ran before it (alternated, each method finds the heap the other left). `--keep-heap`
 has glibc keep freed memory mapped (`bench.common.keep_heap`): the steps then fault nothing, and the figure is the
-methods' work alone.
+methods' work alone. `--turn K` runs each method K steps in a row and times all but the first of each turn: every
+timed step follows one of its own method, with the heap its own last step left, as in a training run.
 
 On the CPU each case also runs a reference engine in the same alternation: both methods with the adaptive-bin kernels
 everywhere (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one
@@ -28,9 +29,10 @@ AdamW per stage instead of one shared by all stages. Its figures (`reference` in
     python -m bench.step_time --cases vgg8 --steps 4 --warmup 1 --profile never --out /tmp/st.json   # a quick look
     taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core
     python bench/step_time.py --keep-heap --out bench/results/step_time_cpu_keep_heap.json   # no page faults (glibc)
+    python bench/step_time.py --turn 5 --no-reference --out bench/results/step_time_cpu_turns.json   # as in a run
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
-import argparse, os, resource, statistics, time
+import argparse, math, os, resource, statistics, time
 from functools import partial
 import torch
 from asge_nb.goodness import adaptive_kernels
@@ -78,12 +80,14 @@ def ratios(times:dict, bs:int, a:str='asge', b:str='bp')->dict:
     res['times_ms'] = {m: [round(1e3 * t, 3) for t in times[k]] for m, k in zip(METHODS, (a, b))}
     return res
 
-def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False)->tuple:
-    "Alternate the methods (and the reference engine's) step by step; returns the figures and the trainers."
+def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:int=1)->tuple:
+    """Alternate the methods (and the reference engine's) step by step, or by turns of `turn` steps (the first of a
+    turn untimed); returns the figures and the trainers."""
     trs = {m: Trainer(cfg, m, dev) for m in METHODS}
     if reference: trs |= {m + REF: Reference(cfg, m, dev) for m in METHODS}
     x, y, faults = *make_batch(cfg, dev), {}
-    times = time_alternating({m: partial(tr.step, x, y) for m, tr in trs.items()}, steps, warmup, dev, faults)
+    rounds, warm = (steps, warmup) if turn == 1 else (math.ceil(steps / (turn - 1)), math.ceil(warmup / turn))
+    times = time_alternating({m: partial(tr.step, x, y) for m, tr in trs.items()}, rounds, warm, dev, faults, turn)
     res = ratios(times, cfg['bs'])
     # pages mapped in anew per step (median): memory the allocator took back from the kernel and the step touched
     res['page_faults_mib'] = {m: mib(statistics.median(faults[m]) * resource.getpagesize()) for m in METHODS}
@@ -94,14 +98,14 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False)->tupl
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
     return res, trs, (x, y)
 
-def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int)->tuple:
+def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int, turn:int=1)->tuple:
     """`bench_case` `repeats` times, each on freshly built trainers (new buffers, new allocations; the figure moves
     more between such builds than between steps of one). The figures returned are the repeat's whose ratio is the
     median, with every repeat's ratio beside them; the trainers are the last repeat's (for the profile)."""
     runs = []
     for _ in range(repeats):
         trs = None   # the previous build's trainers go before the next is built
-        res, trs, batch = bench_case(cfg, dev, steps, warmup, reference)
+        res, trs, batch = bench_case(cfg, dev, steps, warmup, reference, turn)
         runs.append(res)
     res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
     return dict(res, repeat_ratios=[r['ratio'] for r in runs]), trs, batch
@@ -224,7 +228,11 @@ def main(argv=None):
                    help='skip the reference engine (the adaptive-bin kernels everywhere; CPU only)')
     p.add_argument('--keep-heap', action='store_true',
                    help="glibc: keep freed memory mapped, so that steps stop page-faulting it back in (`keep_heap`)")
+    p.add_argument('--turn', type=int, default=1,
+                   help='steps of a method in a row (default 1: alternated step by step); > 1: each timed step '
+                        'follows one of its own method, as in a training run, the first of each turn untimed')
     a = p.parse_args(argv)
+    if a.turn < 1: p.error(f"--turn must be >= 1, got {a.turn}")
     allocator = keep_heap() if a.keep_heap else 'default'
     dev, kind, out = bench_setup(a, 'step_time')
     facts = run_facts()   # load average before this run adds its own
@@ -235,7 +243,7 @@ def main(argv=None):
     ptxt = out.with_name(out.stem + '_profile.txt')
     for name in a.cases:
         cfg = case_config(name, kind)
-        res, trs, batch = repeated_case(cfg, dev, steps, warmup, reference, a.repeats)
+        res, trs, batch = repeated_case(cfg, dev, steps, warmup, reference, a.repeats, a.turn)
         tgt = (cfg['target'] or {}).get('step_time')
         met = (res['ratio'] <= tgt) if tgt else None
         report(name, cfg, kind, res, tgt, met)
@@ -251,10 +259,11 @@ def main(argv=None):
     # a row per case: a rerun replaces its cases' rows and keeps the others
     save_results(out, results, 'step_time', key=lambda r: r['case'], device=str(dev), **facts, kind=kind,
                  method_note='median wall time of the engine train_step per method, the two alternated ABBA in one '
-                 'process; ratio = median(asge) / median(bp); timed `repeats` times on '
+                 'process (by turns of `turn` steps, the first of each untimed, where turn > 1); ratio = median(asge) / median(bp); timed `repeats` times on '
                  'freshly built trainers, the median repeat reported (repeat_ratios: each); CPU runs float32, '
                  'CUDA runs bf16 autocast + channels_last as fit does',
                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, repeats=a.repeats,
+                 turn=a.turn,
                  targets=TARGETS, allocator=allocator,
                  profile=profiles or None, profile_reference={k: v for k, v in ref_profiles.items() if v} or None,
                  profile_tables=ptxt.name if tables else None,

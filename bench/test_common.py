@@ -151,6 +151,10 @@ def test_alternating_timer():
     faults = {}   # page faults per timed call: touching a fresh 64 MiB buffer maps in its pages
     time_alternating({'a': lambda: torch.ones(1 << 24), 'b': lambda: None}, 2, 0, torch.device('cpu'), faults)
     assert {m: len(v) for m, v in faults.items()} == dict(a=2, b=2) and min(faults['a']) > max(faults['b'])
+    calls = []   # turns: three calls in a row per method, the first of each turn untimed
+    ts = time_alternating({'a': lambda: calls.append('a'), 'b': lambda: calls.append('b')}, 2, 1, torch.device('cpu'),
+                          turn=3)
+    assert calls == list('aaabbb' 'bbbaaa' 'aaabbb') and {m: len(v) for m, v in ts.items()} == dict(a=4, b=4)
 
 def main():
     tests = [(n, f) for n, f in globals().items() if n.startswith('test_')]
