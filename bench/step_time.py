@@ -259,7 +259,8 @@ def main(argv=None):
     # a row per case: a rerun replaces its cases' rows and keeps the others
     save_results(out, results, 'step_time', key=lambda r: r['case'], device=str(dev), **facts, kind=kind,
                  method_note='median wall time of the engine train_step per method, the two alternated ABBA in one '
-                 'process (by turns of `turn` steps, the first of each untimed, where turn > 1); ratio = median(asge) / median(bp); timed `repeats` times on '
+                 'process (by turns of `turn` steps, the first of each untimed, where turn > 1); '
+                 'ratio = median(asge) / median(bp); timed `repeats` times on '
                  'freshly built trainers, the median repeat reported (repeat_ratios: each); CPU runs float32, '
                  'CUDA runs bf16 autocast + channels_last as fit does',
                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, repeats=a.repeats,
