@@ -211,7 +211,7 @@ def alternate(names:list, rounds:int):
         for n in (list(names) if i % 2 == 0 else list(names)[::-1]): yield i, n
 
 def minor_faults()->int:
-    "This process's minor page faults so far: pages the kernel mapped in on first touch (memory the allocator got anew)."
+    "This process's minor page faults so far: pages the kernel mapped in on first touch (memory the allocator got new)"
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 def time_alternating(steps:dict, rounds:int, warmup:int, dev:torch.device,

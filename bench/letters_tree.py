@@ -65,8 +65,8 @@ def train(tree:Path, a)->dict:
     "`asge_train` on the tree with its defaults (but width, epochs, seed); the run's metrics."
     from asge_nb.cli import asge_train
     out = tempfile.mkdtemp(prefix='asge_letters_')
-    args = ['--dataset', f'imagefolder:{tree}', '--width', str(a.width), '--epochs', str(a.epochs), '--seed', str(a.seed),
-            '--out', out, '--device', 'cpu', '--no-progress']
+    args = ['--dataset', f'imagefolder:{tree}', '--width', str(a.width), '--epochs', str(a.epochs),
+            '--seed', str(a.seed), '--out', out, '--device', 'cpu', '--no-progress']
     if status := asge_train(args): raise SystemExit(f"asge_train exited with status {status}")
     m = json.loads((Path(out) / 'metrics.json').read_text())
     return dict(command='asge_train ' + ' '.join(args[:-5] + args[-3:]), seed=a.seed,
