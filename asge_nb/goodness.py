@@ -147,7 +147,11 @@ def even_goodness(y:Tensor, # post-ReLU feature maps [B, C, H, W], H and W multi
     check_goodness_args(y, p)
     if y.shape[-2] % p or y.shape[-1] % p:
         raise ValueError(f"even_goodness: p={p} must divide H and W, got maps {tuple(y.shape[-2:])}")
-    return patch_mean_square(y.contiguous(), y.shape[-2] // p, y.shape[-1] // p).flatten(1)
+    return _even_goodness(y.contiguous(), p)
+
+def _even_goodness(y, p):
+    "`even_goodness` of checked, plain contiguous maps"
+    return patch_mean_square(y, y.shape[-2] // p, y.shape[-1] // p).flatten(1)
 
 def _even_energy_grad(y, gg, p, out):
     "2 y (∂ patch mean / ∂ y²)ᵀ gg where p divides H and W, written into `out` (which may be `y` itself)"
@@ -164,7 +168,7 @@ def spatial_goodness(y:Tensor, # post-ReLU feature maps, [B, C, H, W]
 
 def _goodness(y, p, even):
     "`spatial_goodness` of checked arguments; `even`: whether the even-patch kernels apply (`even_patches`)"
-    if even: return patch_mean_square(y, y.shape[-2] // p, y.shape[-1] // p).flatten(1)
+    if even: return _even_goodness(y, p)
     return by_channel_chunks(lambda c: spatial_goodness_plain(c, p), y)
 
 # %% ../nbs/02_goodness.ipynb #60991a97
