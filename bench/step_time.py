@@ -18,10 +18,12 @@ has glibc keep freed memory mapped (`bench.common.keep_heap`): the steps then fa
 methods' work alone. `--turn K` runs each method K steps in a row and times all but the first of each turn: every
 timed step follows one of its own method, with the heap its own last step left, as in a training run.
 
-On the CPU each case also runs a reference engine in the same alternation: both methods with the adaptive-bin kernels
-everywhere (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one
-AdamW per stage instead of one shared by all stages. Its figures (`reference` in each row) and profile
-(`profile_reference`) are the engine before those two changes, measured in the same conditions as the engine itself;
+On the CPU each case also runs a reference engine: both methods with the adaptive-bin kernels everywhere
+(`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one AdamW per stage
+instead of one shared by all stages. Its two trainers alternate on their own, after the engine's two, in the same way
+(four trainers in one alternation would have each step find the memory and caches three others left: every step
+slower, by about a quarter for ResNet18-CH4, than in a comparison of two). Its figures (`reference` in each row) and
+profile (`profile_reference`) are the engine before those two changes, measured as the engine itself is;
 `--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines are one and it is skipped).
 
     python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~4 min on 2 idle cores)
@@ -80,23 +82,32 @@ def ratios(times:dict, bs:int, a:str='asge', b:str='bp')->dict:
     res['times_ms'] = {m: [round(1e3 * t, 3) for t in times[k]] for m, k in zip(METHODS, (a, b))}
     return res
 
-def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:int=1)->tuple:
-    """Alternate the methods (and the reference engine's) step by step, or by turns of `turn` steps (the first of a
-    turn untimed); returns the figures and the trainers."""
-    trs = {m: Trainer(cfg, m, dev) for m in METHODS}
-    if reference: trs |= {m + REF: Reference(cfg, m, dev) for m in METHODS}
-    x, y, faults = *make_batch(cfg, dev), {}
+def time_pair(trs:dict, batch:tuple, steps:int, warmup:int, dev, turn:int=1)->tuple:
+    "Alternate two trainers (keyed 'asge' and 'bp', with one suffix) step by step or by turns; (times, page faults)."
     rounds, warm = (steps, warmup) if turn == 1 else (math.ceil(steps / (turn - 1)), math.ceil(warmup / turn))
-    times = time_alternating({m: partial(tr.step, x, y) for m, tr in trs.items()}, rounds, warm, dev, faults, turn)
+    faults = {}
+    times = time_alternating({m: partial(tr.step, *batch) for m, tr in trs.items()}, rounds, warm, dev, faults, turn)
+    return times, faults
+
+def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:int=1)->tuple:
+    """Alternate the two methods step by step, or by turns of `turn` steps (the first of a turn untimed); then the
+    reference engine's two in an alternation of their own (each pair's steps follow only each other's, as the
+    pair's would in a comparison of its own). Returns the figures and the trainers."""
+    trs, batch = {m: Trainer(cfg, m, dev) for m in METHODS}, make_batch(cfg, dev)
+    times, faults = time_pair(trs, batch, steps, warmup, dev, turn)
     res = ratios(times, cfg['bs'])
     # pages mapped in anew per step (median): memory the allocator took back from the kernel and the step touched
     res['page_faults_mib'] = {m: mib(statistics.median(faults[m]) * resource.getpagesize()) for m in METHODS}
-    if reference: res['reference'] = dict(kernels='adaptive', optimizers='one per stage',
-                                          **ratios(times, cfg['bs'], 'asge' + REF, 'bp' + REF))
+    if reference:
+        refs = {m + REF: Reference(cfg, m, dev) for m in METHODS}
+        res['reference'] = dict(kernels='adaptive', optimizers='one per stage', alternation='its own',
+                                **ratios(time_pair(refs, batch, steps, warmup, dev, turn)[0], cfg['bs'],
+                                         'asge' + REF, 'bp' + REF))
+        trs |= refs
     # what the conv arithmetic alone predicts (ASGE: forward + weight gradient; backprop adds the input gradients)
-    res['conv_gflop'] = {m: conv_flops(trs[m], x, y) for m in METHODS}
+    res['conv_gflop'] = {m: conv_flops(trs[m], *batch) for m in METHODS}
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
-    return res, trs, (x, y)
+    return res, trs, batch
 
 def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int, turn:int=1)->tuple:
     """`bench_case` `repeats` times, each on freshly built trainers (new buffers, new allocations; the figure moves
@@ -136,14 +147,15 @@ ANCHORS = {'conv_forward': 'aten::convolution', 'conv_backward': 'aten::convolut
            'optimizer': 'Optimizer.step#AdamW.step'}
 
 def profile_case(trs:dict, batch:tuple, n:int=5)->dict:
-    """torch.profiler over `n` steps of each trainer, all alternated as in the timing: per trainer, op -> [self us,
-    inclusive us, calls] summed over its profiled steps."""
+    """torch.profiler over `n` steps of each trainer, each pair (engine, reference engine) alternated as in the timing:
+    per trainer, op -> [self us, inclusive us, calls] summed over its profiled steps."""
     from torch.profiler import ProfilerActivity, profile
     x, y = batch
     cuda = x.device.type == 'cuda'
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     acc = {m: {} for m in trs}
-    for _, m in alternate(list(trs), n):
+    pairs = [[m for m in trs if m.endswith(REF) == ref] for ref in (False, True)]   # each pair alternated on its own
+    for _, m in (step for pair in pairs if pair for step in alternate(pair, n)):
         tr = trs[m]; sync(tr.dev)
         with profile(activities=acts) as p:
             tr.step(x, y); sync(tr.dev)
@@ -259,7 +271,8 @@ def main(argv=None):
     # a row per case: a rerun replaces its cases' rows and keeps the others
     save_results(out, results, 'step_time', key=lambda r: r['case'], device=str(dev), **facts, kind=kind,
                  method_note='median wall time of the engine train_step per method, the two alternated ABBA in one '
-                 'process (by turns of `turn` steps, the first of each untimed, where turn > 1); '
+                 'process (by turns of `turn` steps, the first of each untimed, where turn > 1); the reference '
+                 "engine's two alternated likewise, on their own; "
                  'ratio = median(asge) / median(bp); timed `repeats` times on '
                  'freshly built trainers, the median repeat reported (repeat_ratios: each); CPU runs float32, '
                  'CUDA runs bf16 autocast + channels_last as fit does',
