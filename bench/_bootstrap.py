@@ -2,11 +2,14 @@
 
 Run as a file, a script finds its own folder first on `sys.path`, not the repository root, so `import bench` would
 fail (and `import common` would load a second copy). Importing this module, which only that folder makes importable,
-puts the repository root there instead. Each script starts with
+puts the repository root first and the script's folder last, where it shadows nothing but still finds this module
+again in a process that multiprocessing spawns (which reruns the script with the parent's `sys.path`). Each script
+starts with
     if not __package__: import _bootstrap  # noqa: F401
 """
 import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-sys.path[:] = [str(HERE.parent)] + [p for p in sys.path if Path(p or '.').resolve() != HERE]
+others = [p for p in sys.path if Path(p or '.').resolve() not in (HERE, HERE.parent)]
+sys.path[:] = [str(HERE.parent)] + others + [str(HERE)]

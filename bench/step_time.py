@@ -2,10 +2,12 @@
 
 Both methods run the engine's own `asge_nb.train.train_step` on trainers built as `fit` builds them. The two are
 alternated in one run (asge, bp, bp, asge, asge, bp, ...) so that load from other jobs hits both alike; the figure is
-the median over many steps after warm-up, and the ratio is median(ASGE) / median(backprop). Each case is then profiled
-with torch.profiler (again alternating the methods); the per-step time of the top ops, and of conv forward, conv
-backward, optimizer and the rest, go into the results JSON and a text file next to it (`--profile auto`: only cases
-that miss their target). The conv FLOP model (forward + weight gradient, plus input gradient where a conv's input
+the median over many steps after warm-up, and the ratio is median(ASGE) / median(backprop). Each case is timed
+`--repeats` times, each build in a fresh process (new trainers, and a heap that nothing ran in before: timed after
+another case in one process, a case ran up to a quarter slower), and the median build is reported. Each case is then
+profiled with torch.profiler (again alternating the methods); the per-step time of the top ops, and of conv forward,
+conv backward, optimizer and the rest, go into the results JSON and a text file next to it (`--profile auto`: only
+cases that miss their target). The conv FLOP model (forward + weight gradient, plus input gradient where a conv's input
 needs one, counted with hooks during a real step) is recorded next to the measured ratio.
 
 On a busy CPU, thread contention slows many small parallel ops more than a few large ones; the load average is recorded,
@@ -82,6 +84,10 @@ def ratios(times:dict, bs:int, a:str='asge', b:str='bp')->dict:
     res['times_ms'] = {m: [round(1e3 * t, 3) for t in times[k]] for m, k in zip(METHODS, (a, b))}
     return res
 
+def pair(cfg:dict, dev, reference:bool=False)->dict:
+    "Freshly built trainers of the two methods: the engine's ('asge', 'bp'), or the reference engine's (`REF` added)."
+    return {m + (REF if reference else ''): (Reference if reference else Trainer)(cfg, m, dev) for m in METHODS}
+
 def time_pair(trs:dict, batch:tuple, steps:int, warmup:int, dev, turn:int=1)->tuple:
     "Alternate two trainers (keyed 'asge' and 'bp', with one suffix) step by step or by turns; (times, page faults)."
     rounds, warm = (steps, warmup) if turn == 1 else (math.ceil(steps / (turn - 1)), math.ceil(warmup / turn))
@@ -89,17 +95,17 @@ def time_pair(trs:dict, batch:tuple, steps:int, warmup:int, dev, turn:int=1)->tu
     times = time_alternating({m: partial(tr.step, *batch) for m, tr in trs.items()}, rounds, warm, dev, faults, turn)
     return times, faults
 
-def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:int=1)->tuple:
+def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:int=1)->dict:
     """Alternate the two methods step by step, or by turns of `turn` steps (the first of a turn untimed); then the
     reference engine's two in an alternation of their own (each pair's steps follow only each other's, as the
-    pair's would in a comparison of its own). Returns the figures and the trainers."""
-    trs, batch = {m: Trainer(cfg, m, dev) for m in METHODS}, make_batch(cfg, dev)
+    pair's would in a comparison of its own). Returns the figures."""
+    trs, batch = pair(cfg, dev), make_batch(cfg, dev)
     times, faults = time_pair(trs, batch, steps, warmup, dev, turn)
     res = ratios(times, cfg['bs'])
     # pages mapped in anew per step (median): memory the allocator took back from the kernel and the step touched
     res['page_faults_mib'] = {m: mib(statistics.median(faults[m]) * resource.getpagesize()) for m in METHODS}
     if reference:
-        refs = {m + REF: Reference(cfg, m, dev) for m in METHODS}
+        refs = pair(cfg, dev, reference=True)
         res['reference'] = dict(kernels='adaptive', optimizers='one per stage', alternation='its own',
                                 **ratios(time_pair(refs, batch, steps, warmup, dev, turn)[0], cfg['bs'],
                                          'asge' + REF, 'bp' + REF))
@@ -107,19 +113,29 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:
     # what the conv arithmetic alone predicts (ASGE: forward + weight gradient; backprop adds the input gradients)
     res['conv_gflop'] = {m: conv_flops(trs[m], *batch) for m in METHODS}
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
-    return res, trs, batch
+    return res
 
-def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int, turn:int=1)->tuple:
-    """`bench_case` `repeats` times, each on freshly built trainers (new buffers, new allocations; the figure moves
-    more between such builds than between steps of one). The figures returned are the repeat's whose ratio is the
-    median, with every repeat's ratio beside them; the trainers are the last repeat's (for the profile)."""
-    runs = []
-    for _ in range(repeats):
-        trs = None   # the previous build's trainers go before the next is built
-        res, trs, batch = bench_case(cfg, dev, steps, warmup, reference, turn)
-        runs.append(res)
+def fresh_build(cfg:dict, dev:str, threads:int, keep:bool, *args)->dict:
+    """`bench_case(cfg, dev, *args)`, run where it is called (a fresh process): `threads` torch threads, the heap kept
+    (`keep_heap`) if `keep`."""
+    torch.set_num_threads(threads)
+    if keep: keep_heap()
+    return bench_case(cfg, torch.device(dev), *args)
+
+def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int, turn:int=1,
+                  keep:bool=False, # have each build's process keep its freed memory mapped (`keep_heap`)
+                 )->dict:
+    """`bench_case` `repeats` times, each build in a fresh process: new trainers, new buffers and a heap that nothing
+    ran in before (a step's time depends on the memory that ran before it: a case timed after another in one process
+    ran up to a quarter slower, and its ratio moved by as much as the spread between builds). The figures returned
+    are the build's whose ratio is the median, with every build's ratio beside them."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    runs, job = [], (cfg, str(dev), torch.get_num_threads(), keep, steps, warmup, reference, turn)
+    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), max_tasks_per_child=1) as pool:
+        for _ in range(repeats): runs.append(pool.submit(fresh_build, *job).result())   # one build at a time
     res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
-    return dict(res, repeat_ratios=[r['ratio'] for r in runs]), trs, batch
+    return dict(res, repeat_ratios=[r['ratio'] for r in runs])
 
 def conv_flops(tr:Trainer, x, y)->dict:
     "GFLOP of the convolutions in one training step: forward, weight gradient, and input gradient where one is needed."
@@ -255,16 +271,16 @@ def main(argv=None):
     ptxt = out.with_name(out.stem + '_profile.txt')
     for name in a.cases:
         cfg = case_config(name, kind)
-        res, trs, batch = repeated_case(cfg, dev, steps, warmup, reference, a.repeats, a.turn)
+        res = repeated_case(cfg, dev, steps, warmup, reference, a.repeats, a.turn, a.keep_heap)
         tgt = (cfg['target'] or {}).get('step_time')
         met = (res['ratio'] <= tgt) if tgt else None
         report(name, cfg, kind, res, tgt, met)
         results.append(dict(cfg, **res, target_ratio=tgt, target_met=met))
         if a.profile == 'always' or (a.profile == 'auto' and met is False):
-            profiles[name], ref_profiles[name], table = profile_and_report(trs, batch, res)
+            profiles[name], ref_profiles[name], table = profile_and_report(
+                pair(cfg, dev) | (pair(cfg, dev, reference=True) if reference else {}), make_batch(cfg, dev), res)
             tables.append(f"##### {name} ({kind}, width {cfg['width']:.4g}, {cfg['img_size']}px, batch {cfg['bs']})"
                           f"\n{table}\n")
-        del trs
     if tables:
         atomic_write(ptxt, f"# {command_line()}\n" + '\n'.join(tables))
         print(f"wrote profile tables to {ptxt}")
@@ -273,8 +289,8 @@ def main(argv=None):
                  method_note='median wall time of the engine train_step per method, the two alternated ABBA in one '
                  'process (by turns of `turn` steps, the first of each untimed, where turn > 1); the reference '
                  "engine's two alternated likewise, on their own; "
-                 'ratio = median(asge) / median(bp); timed `repeats` times on '
-                 'freshly built trainers, the median repeat reported (repeat_ratios: each); CPU runs float32, '
+                 'ratio = median(asge) / median(bp); timed `repeats` times, each on freshly built trainers in a '
+                 'fresh process, the median repeat reported (repeat_ratios: each); CPU runs float32, '
                  'CUDA runs bf16 autocast + channels_last as fit does',
                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, repeats=a.repeats,
                  turn=a.turn,
