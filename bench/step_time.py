@@ -16,9 +16,10 @@ and `--threads 1` gives a figure less sensitive to it.
 Each step's minor page faults are counted too (`page_faults_mib`: the memory it had to have mapped in anew). glibc's
 malloc hands big freed blocks back to the kernel, so a step can spend a good share of its time faulting pages back
 in, and how many depends on what ran before it (alternated, each method finds the heap the other left). `--keep-heap`
-has glibc keep freed memory mapped (`bench.common.keep_heap`): the steps then fault nothing, and the figure is the
-methods' work alone. `--turn K` runs each method K steps in a row and times all but the first of each turn: every
-timed step follows one of its own method, with the heap its own last step left, as in a training run.
+has glibc keep freed memory mapped (`bench.common.keep_heap`): the steps then fault nothing, which leaves the
+methods' work, in a heap laid out differently (not always faster). `--turn K` runs each method K steps in a row and
+times all but the first of each turn: every timed step follows one of its own method, with the heap its own last step
+left, as in a training run.
 
 On the CPU each case also runs a reference engine: both methods with the adaptive-bin kernels everywhere
 (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one AdamW per stage
@@ -28,7 +29,7 @@ slower, by about a quarter for ResNet18-CH4, than in a comparison of two). Its f
 profile (`profile_reference`) are the engine before those two changes, measured as the engine itself is;
 `--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines are one and it is skipped).
 
-    python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~4 min on 2 idle cores)
+    python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~9 min on 2 idle cores)
     python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
     python -m bench.step_time --cases vgg8 --steps 4 --warmup 1 --profile never --out /tmp/st.json   # a quick look
     taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core

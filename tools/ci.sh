@@ -36,6 +36,9 @@ step "the GPU check's code path on the CPU at tiny sizes (bf16 and fp16 autocast
 if [ -n "${ASGE_DATA:-}" ]; then python bench/gpu_check.py --dry-run --out "$(mktemp -d)/gpu_check_dry_run.json"
 else echo "gpu_check --dry-run skipped: it needs CIFAR10-subset/ in a data folder (ASGE_DATA)"; fi
 python -m bench.test_common                  # the results writer never loses a row
+step "the step-time bench's code path at a tiny size (run as a file: each build in a spawned process)"
+python bench/step_time.py --cases resnet18_ch4 --steps 2 --warmup 1 --repeats 2 --profile never \
+  --out "$(mktemp -d)/step_time_smoke.json"
 
 step "docs pages render (offline: nbdev's processing + nbconvert; screenshots where Chromium is installed)"
 if command -v chromium >/dev/null; then python tools/check_docs.py; else python tools/check_docs.py --no-shots; fi
