@@ -5,10 +5,11 @@ alternated in one run (asge, bp, bp, asge, asge, bp, ...) so that load from othe
 the median over many steps after warm-up, and the ratio is median(ASGE) / median(backprop). Each case is timed
 `--repeats` times, each build in a fresh process (new trainers, and a heap that nothing ran in before: timed after
 another case in one process, a case ran up to a quarter slower), and the median build is reported. Each case is then
-profiled with torch.profiler (again alternating the methods); the per-step time of the top ops, and of conv forward,
-conv backward, optimizer and the rest, go into the results JSON and a text file next to it (`--profile auto`: only
-cases that miss their target). The conv FLOP model (forward + weight gradient, plus input gradient where a conv's input
-needs one, counted with hooks during a real step) is recorded next to the measured ratio.
+profiled with torch.profiler, in a fresh process too (the methods alternated and warmed up as in the timing); the
+per-step time of the top ops, and of conv forward, conv backward, optimizer and the rest, go into the results JSON
+and a text file next to it (`--profile auto`: only cases that miss their target). The conv FLOP model (forward +
+weight gradient, plus input gradient where a conv's input needs one, counted with hooks during a real step) is
+recorded next to the measured ratio.
 
 On a busy CPU, thread contention slows many small parallel ops more than a few large ones; the load average is recorded,
 and `--threads 1` gives a figure less sensitive to it.
@@ -116,25 +117,28 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
     return res
 
-def fresh_build(cfg:dict, dev:str, threads:int, keep:bool, *args)->dict:
-    """`bench_case(cfg, dev, *args)`, run where it is called (a fresh process): `threads` torch threads, the heap kept
-    (`keep_heap`) if `keep`."""
+def _in_child(threads:int, keep:bool, f, *args):
+    "`f(*args)` with `threads` torch threads, the heap kept (`keep_heap`) if `keep`: what a spawned process runs."
     torch.set_num_threads(threads)
     if keep: keep_heap()
-    return bench_case(cfg, torch.device(dev), *args)
+    return f(*args)
+
+def in_fresh_process(f, *args, keep:bool=False):
+    """`f(*args)` in a freshly spawned process, on this process's torch threads (and with the heap kept if `keep`):
+    new buffers, and a heap that nothing ran in before (a step's time depends on the memory that ran before it: a
+    case timed after another in one process ran up to a quarter slower, and its ratio moved by as much as the spread
+    between builds)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as pool:
+        return pool.submit(_in_child, torch.get_num_threads(), keep, f, *args).result()
 
 def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:int, turn:int=1,
                   keep:bool=False, # have each build's process keep its freed memory mapped (`keep_heap`)
                  )->dict:
-    """`bench_case` `repeats` times, each build in a fresh process: new trainers, new buffers and a heap that nothing
-    ran in before (a step's time depends on the memory that ran before it: a case timed after another in one process
-    ran up to a quarter slower, and its ratio moved by as much as the spread between builds). The figures returned
-    are the build's whose ratio is the median, with every build's ratio beside them."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-    runs, job = [], (cfg, str(dev), torch.get_num_threads(), keep, steps, warmup, reference, turn)
-    with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), max_tasks_per_child=1) as pool:
-        for _ in range(repeats): runs.append(pool.submit(fresh_build, *job).result())   # one build at a time
+    """`bench_case` `repeats` times, each build in a fresh process (`in_fresh_process`), one after the other. The
+    figures returned are the build's whose ratio is the median, with every build's ratio beside them."""
+    runs = [in_fresh_process(bench_case, cfg, dev, steps, warmup, reference, turn, keep=keep) for _ in range(repeats)]
     res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
     return dict(res, repeat_ratios=[r['ratio'] for r in runs])
 
@@ -163,22 +167,24 @@ def _total_time(e, cuda:bool)->float: return e.device_time_total if cuda else e.
 ANCHORS = {'conv_forward': 'aten::convolution', 'conv_backward': 'aten::convolution_backward',
            'optimizer': 'Optimizer.step#AdamW.step'}
 
-def profile_case(trs:dict, batch:tuple, n:int=5)->dict:
-    """torch.profiler over `n` steps of each trainer, each pair (engine, reference engine) alternated as in the timing:
-    per trainer, op -> [self us, inclusive us, calls] summed over its profiled steps."""
+def profile_case(trs:dict, batch:tuple, n:int=5, warmup:int=4)->dict:
+    """torch.profiler over `n` steps of each trainer, each pair (engine, reference engine) alternated as in the timing
+    and warmed up by `warmup` unprofiled rounds first: per trainer, op -> [self us, inclusive us, calls] summed over
+    its profiled steps."""
     from torch.profiler import ProfilerActivity, profile
     x, y = batch
     cuda = x.device.type == 'cuda'
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     acc = {m: {} for m in trs}
-    pairs = [[m for m in trs if m.endswith(REF) == ref] for ref in (False, True)]   # each pair alternated on its own
-    for _, m in (step for pair in pairs if pair for step in alternate(pair, n)):
-        tr = trs[m]; sync(tr.dev)
-        with profile(activities=acts) as p:
-            tr.step(x, y); sync(tr.dev)
-        for e in p.key_averages():
-            r = acc[m].setdefault(e.key, [0., 0., 0])
-            r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
+    for pair in ([m for m in trs if m.endswith(REF) == ref] for ref in (False, True)):   # each pair on its own
+        for i, m in alternate(pair, warmup + n):
+            tr = trs[m]; sync(tr.dev)
+            if i < warmup: tr.step(x, y); continue
+            with profile(activities=acts) as p:
+                tr.step(x, y); sync(tr.dev)
+            for e in p.key_averages():
+                r = acc[m].setdefault(e.key, [0., 0., 0])
+                r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
     return acc
 
 def profile_summary(acc:dict, unit:str, n:int=5, top:int=15)->tuple:
@@ -222,10 +228,12 @@ def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
               f"bp {ref['bp']['median_ms']:.1f} ms  ratio {ref['ratio']:.3f} (paired {ref['ratio_paired_median']:.3f})",
               flush=True)
 
-def profile_and_report(trs:dict, batch:tuple, res:dict)->tuple:
-    """Profile one case (`profile_case`), compare the profiled steps with the timed ones, print the summary; returns
-    the profiles of the engine and of the reference engine (None without one) and the text tables."""
-    acc, unit = profile_case(trs, batch), 'CUDA' if batch[0].device.type == 'cuda' else 'CPU'
+def profile_and_report(cfg:dict, dev, reference:bool, res:dict, warmup:int=4)->tuple:
+    """Profile one case on freshly built trainers (`profile_case`), compare the profiled steps with the timed ones
+    (`res`), print the summary; returns the profiles of the engine and of the reference engine (None without one)
+    and the text tables."""
+    trs = pair(cfg, dev) | (pair(cfg, dev, reference=True) if reference else {})
+    acc, unit = profile_case(trs, make_batch(cfg, dev), warmup=warmup), 'CUDA' if dev.type == 'cuda' else 'CPU'
     out, tables = [], []
     for suffix, timed, what in (('', res, 'engine'), (REF, res.get('reference'), 'reference engine')):
         if timed is None: out.append(None); continue
@@ -278,8 +286,8 @@ def main(argv=None):
         report(name, cfg, kind, res, tgt, met)
         results.append(dict(cfg, **res, target_ratio=tgt, target_met=met))
         if a.profile == 'always' or (a.profile == 'auto' and met is False):
-            profiles[name], ref_profiles[name], table = profile_and_report(
-                pair(cfg, dev) | (pair(cfg, dev, reference=True) if reference else {}), make_batch(cfg, dev), res)
+            profiles[name], ref_profiles[name], table = in_fresh_process(profile_and_report, cfg, dev, reference, res,
+                                                                         warmup, keep=a.keep_heap)
             tables.append(f"##### {name} ({kind}, width {cfg['width']:.4g}, {cfg['img_size']}px, batch {cfg['bs']})"
                           f"\n{table}\n")
     if tables:
