@@ -111,7 +111,6 @@ def bench_case(cfg:dict, dev, steps:int, warmup:int, reference:bool=False, turn:
         res['reference'] = dict(kernels='adaptive', optimizers='one per stage', alternation='its own',
                                 **ratios(time_pair(refs, batch, steps, warmup, dev, turn)[0], cfg['bs'],
                                          'asge' + REF, 'bp' + REF))
-        trs |= refs
     # what the conv arithmetic alone predicts (ASGE: forward + weight gradient; backprop adds the input gradients)
     res['conv_gflop'] = {m: conv_flops(trs[m], *batch) for m in METHODS}
     res['conv_flop_ratio'] = round(res['conv_gflop']['asge']['total'] / res['conv_gflop']['bp']['total'], 4)
@@ -125,9 +124,7 @@ def _in_child(threads:int, keep:bool, f, *args):
 
 def in_fresh_process(f, *args, keep:bool=False):
     """`f(*args)` in a freshly spawned process, on this process's torch threads (and with the heap kept if `keep`):
-    new buffers, and a heap that nothing ran in before (a step's time depends on the memory that ran before it: a
-    case timed after another in one process ran up to a quarter slower, and its ratio moved by as much as the spread
-    between builds)."""
+    new buffers, and a heap that nothing ran in before (see the module's docstring)."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
     with ProcessPoolExecutor(1, mp_context=mp.get_context('spawn')) as pool:
@@ -168,23 +165,21 @@ ANCHORS = {'conv_forward': 'aten::convolution', 'conv_backward': 'aten::convolut
            'optimizer': 'Optimizer.step#AdamW.step'}
 
 def profile_case(trs:dict, batch:tuple, n:int=5, warmup:int=4)->dict:
-    """torch.profiler over `n` steps of each trainer, each pair (engine, reference engine) alternated as in the timing
-    and warmed up by `warmup` unprofiled rounds first: per trainer, op -> [self us, inclusive us, calls] summed over
-    its profiled steps."""
+    """torch.profiler over `n` steps of each of two trainers, alternated as in the timing after `warmup` unprofiled
+    rounds: per trainer, op -> [self us, inclusive us, calls] summed over its profiled steps."""
     from torch.profiler import ProfilerActivity, profile
     x, y = batch
     cuda = x.device.type == 'cuda'
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     acc = {m: {} for m in trs}
-    for pair in ([m for m in trs if m.endswith(REF) == ref] for ref in (False, True)):   # each pair on its own
-        for i, m in alternate(pair, warmup + n):
-            tr = trs[m]; sync(tr.dev)
-            if i < warmup: tr.step(x, y); continue
-            with profile(activities=acts) as p:
-                tr.step(x, y); sync(tr.dev)
-            for e in p.key_averages():
-                r = acc[m].setdefault(e.key, [0., 0., 0])
-                r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
+    for i, m in alternate(list(trs), warmup + n):
+        tr = trs[m]; sync(tr.dev)
+        if i < warmup: tr.step(x, y); continue
+        with profile(activities=acts) as p:
+            tr.step(x, y); sync(tr.dev)
+        for e in p.key_averages():
+            r = acc[m].setdefault(e.key, [0., 0., 0])
+            r[0] += _self_time(e, cuda); r[1] += _total_time(e, cuda); r[2] += e.count
     return acc
 
 def profile_summary(acc:dict, unit:str, n:int=5, top:int=15)->tuple:
@@ -229,11 +224,13 @@ def report(name:str, cfg:dict, kind:str, res:dict, tgt, met):
               flush=True)
 
 def profile_and_report(cfg:dict, dev, reference:bool, res:dict, warmup:int=4)->tuple:
-    """Profile one case on freshly built trainers (`profile_case`), compare the profiled steps with the timed ones
-    (`res`), print the summary; returns the profiles of the engine and of the reference engine (None without one)
-    and the text tables."""
-    trs = pair(cfg, dev) | (pair(cfg, dev, reference=True) if reference else {})
-    acc, unit = profile_case(trs, make_batch(cfg, dev), warmup=warmup), 'CUDA' if dev.type == 'cuda' else 'CPU'
+    """Profile one case (`profile_case`) on freshly built trainers, the engine's pair and then the reference engine's,
+    compare the profiled steps with the timed ones (`res`), print the summary; returns the profiles of the engine and
+    of the reference engine (None without one) and the text tables."""
+    batch, unit = make_batch(cfg, dev), 'CUDA' if dev.type == 'cuda' else 'CPU'
+    acc = {}   # each pair profiled on its own, as each is timed
+    for ref in ((False, True) if reference else (False,)):
+        acc |= profile_case(pair(cfg, dev, ref), batch, warmup=warmup)
     out, tables = [], []
     for suffix, timed, what in (('', res, 'engine'), (REF, res.get('reference'), 'reference engine')):
         if timed is None: out.append(None); continue
