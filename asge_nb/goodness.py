@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['CHUNKS', 'SMALL', 'patch_bounds', 'spatial_goodness_plain', 'check_goodness_args', 'n_chunks', 'by_channel_chunks',
            'adaptive_kernels', 'tiles', 'even_patches', 'patch_mean_square', 'spreader', 'spread_mul', 'even_goodness',
-           'spatial_goodness', 'patch_means', 'ReluGoodness', 'relu_goodness']
+           'spatial_goodness', 'patch_means', 'window_mean_squares', 'goodness_of_windows', 'ReluGoodness',
+           'relu_goodness']
 
 # %% ../nbs/02_goodness.ipynb #2fe79cd8
 import math
@@ -171,6 +172,29 @@ def _goodness(y, p, even):
     if even: return _even_goodness(y, p)
     return by_channel_chunks(lambda c: spatial_goodness_plain(c, p), y)
 
+# %% ../nbs/02_goodness.ipynb #5f344352
+def patch_means(y:Tensor, # feature maps [B, C, H, W]
+                p:int,    # patches per side
+               )->Tensor: # [B, C*p*p]: the mean of y over each patch, as `F.adaptive_avg_pool2d(y, p)` flattened
+    "Mean of each patch: average pooling where the patches tile the maps (a faster kernel), else adaptive pooling."
+    if not even_patches(y, p): return F.adaptive_avg_pool2d(y, p).flatten(1)
+    return F.avg_pool2d(y, (y.shape[-2] // p, y.shape[-1] // p)).flatten(1)
+
+def window_mean_squares(y:Tensor, # post-ReLU feature maps, [B, C, H, W]
+                        p:int,    # goodness patches per side
+                        k:int,    # side of the pooling windows
+                       )->Tensor: # [B, C, H/k, W/k]: the mean of y² over each k×k window, or None
+    "Mean squares of y's k×k windows where whole windows tile every goodness patch (even-patch kernels), else None."
+    H, W = y.shape[-2:]
+    if k < 2 or not even_patches(y, p) or (H // p) % k or (W // p) % k: return None
+    return patch_mean_square(y, k, k)
+
+def goodness_of_windows(s:Tensor, # window mean squares [B, C, H/k, W/k] (`window_mean_squares`)
+                        p:int,    # goodness patches per side
+                       )->Tensor: # goodness [B, C*p*p], as `spatial_goodness` of the maps
+    "Spatial goodness from the window mean squares: the mean of `s` over each patch."
+    return patch_means(s, p)
+
 # %% ../nbs/02_goodness.ipynb #60991a97
 #| code-fold: true
 def _energy_grad(y, gg, p, out):
@@ -192,29 +216,24 @@ def _energy_mean_grad(y, gg, gm, p, out):
         else: torch.addcmul(torch.sign(ys).mul_(spread(b, ys)), spread(a, ys), ys, value=2, out=os)
     return out
 
-def patch_means(y:Tensor, # feature maps [B, C, H, W]
-                p:int,    # patches per side
-               )->Tensor: # [B, C*p*p]: the mean of y over each patch, as `F.adaptive_avg_pool2d(y, p)` flattened
-    "Mean of each patch: average pooling where the patches tile the maps (a faster kernel), else adaptive pooling."
-    if not even_patches(y, p): return F.adaptive_avg_pool2d(y, p).flatten(1)
-    return F.avg_pool2d(y, (y.shape[-2] // p, y.shape[-1] // p)).flatten(1)
-
 class ReluGoodness(torch.autograd.Function):
-    "`(relu(a), spatial_goodness(relu(a), p))` as one autograd node that saves only `relu(a)`; or with the patch means"
+    "`(relu(a), spatial_goodness(relu(a), p))` as one autograd node that saves only `relu(a)`; more on request"
     @staticmethod
-    def forward(ctx, a, p, inplace=False, free_maps=False, means=False):
-        "(relu(a), its goodness), and with `means` its patch means; saves relu(a) only"
+    def forward(ctx, a, p, inplace=False, free_maps=False, means=False, window=0):
+        "(relu(a), its goodness), then with `means` its patch means, with `window` its window mean squares (or None)"
         y = a.relu_() if inplace else a.relu()
         if inplace: ctx.mark_dirty(a)
-        ctx.save_for_backward(y); ctx.p, ctx.free, ctx.even = p, free_maps, even_patches(y, p)
+        ctx.save_for_backward(y); ctx.p, ctx.free, ctx.even, ctx.means = p, free_maps, even_patches(y, p), means
         ctx.set_materialize_grads(False)
-        g = _goodness(y, p, ctx.even)   # (`relu_goodness` checked the arguments)
-        return (y, g, patch_means(y, p)) if means else (y, g)
+        s = window_mean_squares(y, p, window) if window else None   # (`relu_goodness` checked the arguments)
+        g = _goodness(y, p, ctx.even) if s is None else goodness_of_windows(s, p)
+        if s is not None: ctx.mark_non_differentiable(s)   # what the pool reads: no gradient flows back through it
+        return (y, g) + ((patch_means(y, p),) if means else ()) + ((s,) if window else ())
 
     @staticmethod
-    def backward(ctx, gy, gg, gm=None):
+    def backward(ctx, gy, gg, *rest):
         "dL/da from the gradients of the maps (`gy`), the goodness (`gg`) and the means (`gm`), any of them None"
-        y, = ctx.saved_tensors   # (a second pass after free_maps fails here: y's version counter has moved on)
+        y, gm = ctx.saved_tensors[0], rest[0] if ctx.means else None   # (after free_maps, a second pass fails here)
         keep = None if gy is None else y > 0
         out, grad = y if ctx.free else torch.empty_like(y), None
         if gm is not None:   # both patch statistics in one pass over y
@@ -224,7 +243,7 @@ class ReluGoodness(torch.autograd.Function):
         if gy is not None:
             gy = gy.masked_fill(~keep, 0)
             grad = gy if grad is None else grad.add_(gy)
-        return grad, None, None, None, None
+        return grad, None, None, None, None, None
 
 def relu_goodness(a:Tensor,           # pre-activations (conv output), [B, C, H, W]
                   p:int,              # patches per side
@@ -232,7 +251,9 @@ def relu_goodness(a:Tensor,           # pre-activations (conv output), [B, C, H,
                   free_maps:bool=False, # the backward pass writes the gradient into the maps' buffer (one pass only):
                                         # read the maps before it
                   means:bool=False,   # also the mean of relu(a) over each patch, [B, C*p*p], its gradient in the pass
-                 )->tuple:            # (relu(a), goodness [B, C*p*p]), and the means if asked for
+                  window:int=0,       # also `window_mean_squares(relu(a), p, window)` (no gradient), for an RMS pool
+                 )->tuple:            # (relu(a), goodness [B, C*p*p]), then the means, then the window mean squares,
+                                      # each where asked for
     "ReLU and spatial goodness in one step, with a hand-written gradient."
     check_goodness_args(a, p)
-    return ReluGoodness.apply(a, p, inplace, free_maps, means)
+    return ReluGoodness.apply(a, p, inplace, free_maps, means, window)

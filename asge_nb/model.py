@@ -21,7 +21,7 @@ from fastcore.basics import patch
 from .partition import num_patches, width_alpha
 from .goodness import relu_goodness, patch_means, n_chunks, spatial_goodness
 from .projection import RandomProjection, resolve_n_var, check_temperature, local_loss, similarity_loss
-from .pooling import make_pool, LayerNorm2d
+from .pooling import make_pool, LayerNorm2d, RMSPool2d
 
 # %% ../nbs/05_model.ipynb #a5e00002
 GOODNESS, PROJECTIONS = ('energy', 'mean'), ('fixed', 'learned')   # the paper's choice first; the other, an ablation
@@ -98,22 +98,26 @@ class ASGEBlock(nn.Module):
                                      temperature=o.temperature)
         self.sim_weight, self.sim_on = o.sim_weight, o.sim_on
         self.pool, self.norm = pool or nn.Identity(), LayerNorm2d(o.norm)
+        self.window = self.pool.window if isinstance(self.pool, RMSPool2d) else 0   # RMS windows the goodness can share
         self.drop = nn.Dropout(o.dropout) if o.dropout else nn.Identity()
 
-    def forward(self, x:Tensor, sim:bool=False)->tuple:
-        "(feature maps Y, logits z) of this block; with `sim`, also what its similarity term compares (for `loss`)"
+    def forward(self, x:Tensor, sim:bool=False, pooled:bool=False)->tuple:
+        """(feature maps Y, logits z) of this block; with `sim`, also what its similarity term compares (for `loss`);
+        with `pooled`, last, Y pooled without a gradient where the goodness pass gave its windows, else None"""
         if self.goodness == 'mean':   # the ablation: mean activation per patch, left to autograd
             y = F.relu(self.body(x)); m = patch_means(y, self.p)
-            return (y, self.proj(m), m) if sim else (y, self.proj(m))
+            return (y, self.proj(m)) + ((m,) if sim else ()) + ((None,) if pooled else ())
         # = relu, then spatial_goodness, leaner; the backward pass writes its gradient into y's buffer (see 02)
         y, g, *m = relu_goodness(self.body(x), self.p, inplace=True, free_maps=torch.is_grad_enabled(),
-                                 means=sim and self.sim_on == 'means')
+                                 means=sim and self.sim_on == 'means', window=self.window if pooled else 0)
+        s = m.pop() if pooled and self.window else None   # the windows' mean squares, where they tile the patches
         if sim and not m: m = [g]   # sim_on 'goodness': the term compares g itself, nothing more computed
+        if pooled: m.append(None if s is None else self.pool.from_mean_squares(s))
         return (y, self.proj(g), *m)
 
-    def transition(self, y:Tensor)->Tensor:
-        "The next block's input: pool (where this block downsamples), dropout (if any), then the norm."
-        return self.norm(self.drop(self.pool(y)))
+    def transition(self, y:Tensor, pooled:Tensor=None)->Tensor:
+        "The next block's input: pool (unless `pooled` is Y already pooled), dropout (if any), then the norm."
+        return self.norm(self.drop(self.pool(y) if pooled is None else pooled))
 
 
 # %% ../nbs/05_model.ipynb #08e8b1c1
@@ -414,9 +418,9 @@ class CwCBlock(nn.Module):
         if self.tap == 'norm': y = self.norm(self.pool(y))
         return y, class_goodness(y, self.n_classes)
 
-    def transition(self, y:Tensor)->Tensor:
-        "The next block's input: Y itself at the 'norm' tap; else pool (where it downsamples), then the norm."
-        return y if self.tap == 'norm' else self.norm(self.pool(y))
+    def transition(self, y:Tensor, pooled:Tensor=None)->Tensor:
+        "The next block's input: Y itself at the 'norm' tap; else pool (unless `pooled` is Y pooled), then the norm."
+        return y if self.tap == 'norm' else self.norm(self.pool(y) if pooled is None else pooled)
 
     def loss(self, y:Tensor, z:Tensor, labels:Tensor)->Tensor:
         "This block's loss: the cross-entropy of its class-group goodness."

@@ -52,6 +52,15 @@ class RMSPool2d(nn.Module):
     def forward(self, x:Tensor)->Tensor:
         "RMS-pooled maps [B, C, H', W']"
         return RMSPoolFn.apply(x, self.kernel_size, self.stride, self.eps)
+
+    @property
+    def window(self)->int:
+        "The side of the windows where they tile the maps (stride = kernel size), else 0"
+        return self.kernel_size if self.stride == self.kernel_size else 0
+
+    def from_mean_squares(self, s:Tensor)->Tensor:
+        "The pooled maps from their windows' mean squares `s` (`window_mean_squares(x, p, self.window)`): no gradient"
+        return s.add(self.eps).sqrt_()
     def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, eps={self.eps}"
 
 # %% ../nbs/04_pooling.ipynb #600688f1

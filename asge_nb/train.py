@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 from fastprogress.fastprogress import master_bar, progress_bar
-from .model import build_model, ModelOptions
+from .model import build_model, ModelOptions, ASGEBlock
 from .projection import local_loss, temperature_at
 from .predict import LinearHeads
 from .images import get_data
@@ -34,18 +34,18 @@ class LocalStage(nn.Module):
     "An ASGE block as a training stage: `forward` gives ((feature maps, ...), logits); `next_input` feeds the next."
     def __init__(self, block:nn.Module): super().__init__(); self.block = block
     def forward(self, x):
-        "((feature maps, and what the similarity term compares where the loss has one), logits) of the block"
-        sim = bool(getattr(self.block, 'sim_weight', 0))   # (CwC's blocks have no such term)
-        y, z, *f = self.block(x, sim=True) if sim else self.block(x)   # f: what the similarity term compares
-        return (y, *f), z
+        "((maps Y, what the similarity term compares (a tuple), Y pooled where the forward pass pooled it), logits)"
+        b = self.block
+        if not isinstance(b, ASGEBlock): y, z = b(x); return (y, (), None), z   # CwC's blocks: maps and logits only
+        y, z, *f, q = b(x, sim=bool(b.sim_weight), pooled=True)
+        return (y, tuple(f), q), z
     def loss(self, fmap, z, y):
         "The block's own loss (see `ASGEBlock.loss`): cross-entropy, plus what the model's options add to it"
-        maps, *f = fmap
-        return self.block.loss(maps, z, y, *f)
+        return self.block.loss(fmap[0], z, y, *fmap[1])
     @torch.no_grad()
     def next_input(self, fmap):
         "The next block's input: the transition of the detached feature maps, without a graph"
-        return self.block.transition(fmap[0].detach())
+        return self.block.transition(fmap[0].detach(), fmap[2])   # fmap[2]: Y already pooled, or None
 
 
 # %% ../nbs/13_train.ipynb #dcc25c2b
