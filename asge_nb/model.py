@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from fastcore.basics import patch
 from .partition import num_patches, width_alpha
-from .goodness import relu_goodness, patch_means, n_chunks, spatial_goodness
+from .goodness import relu_goodness, patch_means, spatial_goodness
 from .projection import RandomProjection, resolve_n_var, check_temperature, local_loss, similarity_loss
 from .pooling import make_pool, LayerNorm2d, RMSPool2d
 
@@ -272,32 +272,25 @@ def vgg8(n_classes:int=10,  # classes K
 #| code-fold: true
 def _per_channel(v:Tensor)->Tensor: return v.view(1, -1, 1, 1)   # [C] -> broadcast over [B, C, H, W]
 
-def _acc(t:Tensor)->torch.dtype: return torch.promote_types(t.dtype, torch.float32)   # sums: float32 at least
-
-def _channel_dot(a:Tensor, b:Tensor)->Tensor:
-    "Per-channel sum of a * b over [B, C, H, W], by chunks of images (small temporaries, see `n_chunks`)"
-    n = n_chunks(a)
-    return sum((x * y).sum((0, 2, 3), dtype=_acc(a)) for x, y in zip(a.chunk(n), b.chunk(n)))
-
 class LeanBatchNormFn(torch.autograd.Function):
     "Training-mode batch norm that saves its input and writes the input's gradient into that input's buffer."
     @staticmethod
     def forward(ctx, x, w, b, running_mean, running_var, momentum, eps):
         "x normalised by its batch statistics, as `torch.native_batch_norm` does (running statistics updated too)"
         y, mean, invstd = torch.native_batch_norm(x, w, b, running_mean, running_var, True, momentum, eps)
-        ctx.save_for_backward(x, w, mean, invstd)   # mean and 1/σ in float32 at least
+        ctx.save_for_backward(x, w, mean, invstd); ctx.eps = eps   # mean and 1/σ in float32 at least
         return y
 
     @staticmethod
     def backward(ctx, g):
         "dx = w/σ (g - mean(g) - x̂ mean(g x̂)), into x's buffer (x is the conv's output, needed by no one else)"
         x, w, mean, invstd = ctx.saved_tensors
-        n, sum_g = x.numel() // x.shape[1], g.sum((0, 2, 3), dtype=_acc(g))
-        sum_gxh = invstd * (_channel_dot(g, x) - mean * sum_g)   # Σ g x̂, with x̂ = (x - mean) / σ
-        k = w * invstd
-        dx = x.sub_(_per_channel(mean).to(x.dtype)).mul_(_per_channel(-k * invstd * sum_gxh / n).to(x.dtype))
-        dx.addcmul_(g, _per_channel(k).to(x.dtype)).sub_(_per_channel(k * sum_g / n).to(x.dtype))
-        return dx, sum_gxh.to(w.dtype), sum_g.to(w.dtype), None, None, None, None
+        _, sum_gxh, sum_g = torch.ops.aten.native_batch_norm_backward(   # Σ g x̂ and Σ g per channel, in one pass
+            g, x, w, None, None, mean, invstd, True, ctx.eps, [False, True, True])   # (no input gradient made)
+        n, k = x.numel() // x.shape[1], w * invstd
+        a, c = -k * invstd * sum_gxh / n, k * (invstd * sum_gxh * mean - sum_g) / n   # dx = a x + c + k g
+        dx = x.mul_(_per_channel(a).to(x.dtype)).add_(_per_channel(c).to(x.dtype))
+        return dx.addcmul_(g, _per_channel(k).to(x.dtype)), sum_gxh, sum_g, None, None, None, None
 
 class LeanBatchNorm2d(nn.BatchNorm2d):
     "`nn.BatchNorm2d` whose training step keeps one map, not two: the conv's output, overwritten by its own gradient."
