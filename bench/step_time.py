@@ -23,12 +23,13 @@ times all but the first of each turn: every timed step follows one of its own me
 left, as in a training run.
 
 On the CPU each case also runs a reference engine: both methods with the adaptive-bin kernels everywhere
-(`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools) and one AdamW per stage
-instead of one shared by all stages. Its two trainers alternate on their own, after the engine's two, in the same way
-(four trainers in one alternation would have each step find the memory and caches three others left: every step
-slower, by about a quarter for ResNet18-CH4, than in a comparison of two). Its figures (`reference` in each row) and
-profile (`profile_reference`) are the engine before those two changes, measured as the engine itself is;
-`--no-reference` skips it (on CUDA, where the maps are channels_last, the two engines are one and it is skipped).
+(`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools, and so no pass shared
+by a block's goodness and its pool) and one AdamW per stage instead of one shared by all stages. Its two trainers
+alternate on their own, after the engine's two, in the same way (four trainers in one alternation would have each
+step find the memory and caches three others left: every step slower, by about a quarter for ResNet18-CH4, than in a
+comparison of two). Its figures (`reference` in each row) and profile (`profile_reference`) are the engine before
+those changes, measured as the engine itself is; `--no-reference` skips it (on CUDA, where the maps are
+channels_last, the two engines are one and it is skipped).
 
     python bench/step_time.py                # CPU: VGG8 width 0.25, ResNet18-CH4 width 1/16 (~9 min on 2 idle cores)
     python bench/step_time.py --device cuda  # GPU: full widths, bf16 autocast, channels_last
