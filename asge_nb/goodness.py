@@ -5,8 +5,7 @@
 # %% auto #0
 __all__ = ['CHUNKS', 'SMALL', 'patch_bounds', 'spatial_goodness_plain', 'check_goodness_args', 'n_chunks', 'by_channel_chunks',
            'adaptive_kernels', 'tiles', 'even_patches', 'patch_mean_square', 'spreader', 'spread_mul', 'even_goodness',
-           'spatial_goodness', 'patch_means', 'window_mean_squares', 'goodness_of_windows', 'ReluGoodness',
-           'relu_goodness']
+           'spatial_goodness', 'patch_means', 'window_mean_squares', 'ReluGoodness', 'relu_goodness']
 
 # %% ../nbs/02_goodness.ipynb #2fe79cd8
 import math
@@ -184,16 +183,14 @@ def window_mean_squares(y:Tensor, # post-ReLU feature maps, [B, C, H, W]
                         p:int,    # goodness patches per side
                         k:int,    # side of the pooling windows
                        )->Tensor: # [B, C, H/k, W/k]: the mean of y² over each k×k window, or None
-    "Mean squares of y's k×k windows where whole windows tile every goodness patch (even-patch kernels), else None."
-    H, W = y.shape[-2:]
-    if k < 2 or not even_patches(y, p) or (H // p) % k or (W // p) % k: return None
-    return patch_mean_square(y, k, k)
+    """Mean squares of y's k×k windows where whole windows tile every goodness patch (even-patch kernels), else None;
+    the goodness is then their `patch_means`."""
+    return _window_mean_squares(y, p, k, even_patches(y, p))
 
-def goodness_of_windows(s:Tensor, # window mean squares [B, C, H/k, W/k] (`window_mean_squares`)
-                        p:int,    # goodness patches per side
-                       )->Tensor: # goodness [B, C*p*p], as `spatial_goodness` of the maps
-    "Spatial goodness from the window mean squares: the mean of `s` over each patch."
-    return patch_means(s, p)
+def _window_mean_squares(y, p, k, even):
+    "`window_mean_squares`, `even` saying whether the even-patch kernels apply (`even_patches`)"
+    H, W = y.shape[-2:]
+    return patch_mean_square(y, k, k) if k > 1 and even and not (H // p % k or W // p % k) else None
 
 # %% ../nbs/02_goodness.ipynb #60991a97
 #| code-fold: true
@@ -225,8 +222,8 @@ class ReluGoodness(torch.autograd.Function):
         if inplace: ctx.mark_dirty(a)
         ctx.save_for_backward(y); ctx.p, ctx.free, ctx.even, ctx.means = p, free_maps, even_patches(y, p), means
         ctx.set_materialize_grads(False)
-        s = window_mean_squares(y, p, window) if window else None   # (`relu_goodness` checked the arguments)
-        g = _goodness(y, p, ctx.even) if s is None else goodness_of_windows(s, p)
+        s = _window_mean_squares(y, p, window, ctx.even) if window else None   # (`relu_goodness` checked the args)
+        g = _goodness(y, p, ctx.even) if s is None else patch_means(s, p)   # the goodness: s's patch means
         if s is not None: ctx.mark_non_differentiable(s)   # what the pool reads: no gradient flows back through it
         return (y, g) + ((patch_means(y, p),) if means else ()) + ((s,) if window else ())
 

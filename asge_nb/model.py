@@ -98,7 +98,6 @@ class ASGEBlock(nn.Module):
                                      temperature=o.temperature)
         self.sim_weight, self.sim_on = o.sim_weight, o.sim_on
         self.pool, self.norm = pool or nn.Identity(), LayerNorm2d(o.norm)
-        self.window = self.pool.window if isinstance(self.pool, RMSPool2d) else 0   # RMS windows the goodness can share
         self.drop = nn.Dropout(o.dropout) if o.dropout else nn.Identity()
 
     def forward(self, x:Tensor, sim:bool=False, pooled:bool=False)->tuple:
@@ -107,10 +106,11 @@ class ASGEBlock(nn.Module):
         if self.goodness == 'mean':   # the ablation: mean activation per patch, left to autograd
             y = F.relu(self.body(x)); m = patch_means(y, self.p)
             return (y, self.proj(m)) + ((m,) if sim else ()) + ((None,) if pooled else ())
+        k = self.pool.window if pooled and isinstance(self.pool, RMSPool2d) else 0   # RMS windows to share, if asked
         # = relu, then spatial_goodness, leaner; the backward pass writes its gradient into y's buffer (see 02)
         y, g, *m = relu_goodness(self.body(x), self.p, inplace=True, free_maps=torch.is_grad_enabled(),
-                                 means=sim and self.sim_on == 'means', window=self.window if pooled else 0)
-        s = m.pop() if pooled and self.window else None   # the windows' mean squares, where they tile the patches
+                                 means=sim and self.sim_on == 'means', window=k)
+        s = m.pop() if k else None   # the windows' mean squares, where whole windows tile the patches
         if sim and not m: m = [g]   # sim_on 'goodness': the term compares g itself, nothing more computed
         if pooled: m.append(None if s is None else self.pool.from_mean_squares(s))
         return (y, self.proj(g), *m)

@@ -59,8 +59,8 @@ class RMSPool2d(nn.Module):
         return self.kernel_size if self.stride == self.kernel_size else 0
 
     def from_mean_squares(self, s:Tensor)->Tensor:
-        "The pooled maps from their windows' mean squares `s` (`window_mean_squares(x, p, self.window)`): no gradient"
-        return s.add(self.eps).sqrt_()
+        "The pooled maps from their windows' mean squares `s` (`window_mean_squares`), written over `s`: no gradient"
+        return s.add_(self.eps).sqrt_()
     def extra_repr(self): return f"kernel_size={self.kernel_size}, stride={self.stride}, eps={self.eps}"
 
 # %% ../nbs/04_pooling.ipynb #600688f1
