@@ -135,10 +135,12 @@ def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:
                   keep:bool=False, # have each build's process keep its freed memory mapped (`keep_heap`)
                  )->dict:
     """`bench_case` `repeats` times, each build in a fresh process (`in_fresh_process`), one after the other. The
-    figures returned are the build's whose ratio is the median, with every build's ratio beside them."""
+    figures returned are the build's whose ratio is the median, with every build's ratio and page faults beside them
+    (how much a build's steps fault depends on its process's heap, and moves its ratio)."""
     runs = [in_fresh_process(bench_case, cfg, dev, steps, warmup, reference, turn, keep=keep) for _ in range(repeats)]
     res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
-    return dict(res, repeat_ratios=[r['ratio'] for r in runs])
+    return dict(res, repeat_ratios=[r['ratio'] for r in runs],
+                repeat_page_faults_mib=[r.get('page_faults_mib') for r in runs])
 
 def conv_flops(tr:Trainer, x, y)->dict:
     "GFLOP of the convolutions in one training step: forward, weight gradient, and input gradient where one is needed."
