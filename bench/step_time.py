@@ -140,7 +140,7 @@ def repeated_case(cfg:dict, dev, steps:int, warmup:int, reference:bool, repeats:
     runs = [in_fresh_process(bench_case, cfg, dev, steps, warmup, reference, turn, keep=keep) for _ in range(repeats)]
     res = sorted(runs, key=lambda r: r['ratio'])[(len(runs) - 1) // 2]
     return dict(res, repeat_ratios=[r['ratio'] for r in runs],
-                repeat_page_faults_mib=[r.get('page_faults_mib') for r in runs])
+                repeat_page_faults_mib=[r['page_faults_mib'] for r in runs])
 
 def conv_flops(tr:Trainer, x, y)->dict:
     "GFLOP of the convolutions in one training step: forward, weight gradient, and input gradient where one is needed."
