@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['N_VARS', 'resolve_n_var', 'check_temperature', 'RandomProjection', 'local_loss', 'temperature_at',
-           'similarity_matrix', 'similarity_loss']
+           'similarity_matrix', 'similarity_loss_plain', 'SimilarityMatching', 'similarity_loss']
 
 # %% ../nbs/03_projection.ipynb #a8913eec
 import math
@@ -89,9 +89,41 @@ def similarity_matrix(v:Tensor, # [B, ...]: one representation per row
     v = F.normalize(v - v.mean(1, keepdim=True), dim=1, eps=1e-8)   # a constant row stays 0, its gradient finite
     return v @ v.T
 
+def similarity_loss_plain(f:Tensor,      # [B, D]: a block's representation of each image
+                          y:Tensor,      # [B] integer class labels
+                          n_classes:int, # K, the length of the one-hot embedding
+                         )->Tensor:      # scalar: the mean squared difference of the two similarity matrices
+    "Similarity matching (Nøkland & Eidnes 2019) against a fixed one-hot label embedding: MSE(S(f), S(onehot(y)))."
+    return F.mse_loss(similarity_matrix(f), similarity_matrix(F.one_hot(y, n_classes)))
+
+# %% ../nbs/03_projection.ipynb #4d265aab
+#| code-fold: true
+class SimilarityMatching(torch.autograd.Function):
+    "mean((S(f) - T)²) for a fixed target T: `similarity_loss_plain`'s term as one node, its gradient by hand."
+    @staticmethod
+    def forward(ctx, f, t):
+        "The term, saving the unit rows u, the rows' norms and S - T"
+        v = f.flatten(1).to(torch.promote_types(f.dtype, torch.float32))
+        v = v - v.mean(1, keepdim=True)
+        n = torch.linalg.vector_norm(v, dim=1, keepdim=True)
+        u = v / n.clamp_min(1e-8)   # as `F.normalize(..., eps=1e-8)` in `similarity_matrix`
+        d = (u @ u.T).to(v.dtype) - t.to(v.dtype)   # S - T
+        ctx.save_for_backward(u, n, d); ctx.f = f.shape, f.dtype
+        return d.square().mean()
+
+    @staticmethod
+    def backward(ctx, gl):
+        "∂/∂f: S = u uᵀ is symmetric (∂u = 2 ∂S u), then u = v / max(‖v‖, ε), then the centring"
+        u, n, d = ctx.saved_tensors; shape, dtype = ctx.f
+        du = (d @ u).mul_(4 * gl / d.numel())   # ∂S = 2 (S - T) / B²
+        radial = u * (u * du).sum(1, keepdim=True) * (n >= 1e-8)   # none where ‖v‖ < ε: there u = v / ε
+        dv = (du - radial) / n.clamp_min(1e-8)
+        return (dv - dv.mean(1, keepdim=True)).view(shape).to(dtype), None
+
 def similarity_loss(f:Tensor,      # [B, D]: a block's representation of each image
                     y:Tensor,      # [B] integer class labels
                     n_classes:int, # K, the length of the one-hot embedding
-                   )->Tensor:      # scalar: the mean squared difference of the two similarity matrices
-    "Similarity matching (Nøkland & Eidnes 2019) against a fixed one-hot label embedding: MSE(S(f), S(onehot(y)))."
-    return F.mse_loss(similarity_matrix(f), similarity_matrix(F.one_hot(y, n_classes)))
+                   )->Tensor:      # scalar: `similarity_loss_plain(f, y, n_classes)`
+    "Similarity matching against the one-hot label embedding (`similarity_loss_plain`), with a hand-written gradient."
+    return SimilarityMatching.apply(f, similarity_matrix(F.one_hot(y, n_classes)))
+
