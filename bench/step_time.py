@@ -20,7 +20,8 @@ in, and how many depends on what ran before it (alternated, each method finds th
 has glibc keep freed memory mapped (`bench.common.keep_heap`): the steps then fault nothing, which leaves the
 methods' work, in a heap laid out differently (not always faster). `--turn K` runs each method K steps in a row and
 times all but the first of each turn: every timed step follows one of its own method, with the heap its own last step
-left, as in a training run.
+left, as in a training run. `--compile` times the engine as `fit(compile=True)` runs it: every stage of both
+methods through `torch.compile` (the first steps, untimed, compile them; no reference engine).
 
 On the CPU each case also runs a reference engine: both methods with the adaptive-bin kernels everywhere
 (`asge_nb.goodness.adaptive_kernels`: no even-patch kernels for the goodness and the RMS pools, and so no pass shared
@@ -37,6 +38,8 @@ channels_last, the two engines are one and it is skipped).
     taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core
     python bench/step_time.py --keep-heap --out bench/results/step_time_cpu_keep_heap.json   # no page faults (glibc)
     python bench/step_time.py --turn 5 --no-reference --out bench/results/step_time_cpu_turns.json   # as in a run
+    python bench/step_time.py --compile --cases vgg8 vgg8_paper_block --no-reference --profile never \
+        --out bench/results/step_time_cpu_compiled.json   # every stage of both methods through torch.compile
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
 import argparse, math, os, resource, statistics, time
@@ -150,7 +153,8 @@ def conv_flops(tr:Trainer, x, y)->dict:
         recs.append((macs, inp[0].requires_grad))
     for m in tr.net.modules():
         if isinstance(m, torch.nn.Conv2d): hooks.append(m.register_forward_hook(hook))
-    try: tr.step(x, y)
+    try:
+        with torch.compiler.set_stance('force_eager'): tr.step(x, y)   # compiled stages run eagerly: the hooks fire
     finally:
         for h in hooks: h.remove()
     fwd = sum(2 * macs for macs, _ in recs)
@@ -268,6 +272,8 @@ def main(argv=None):
     p.add_argument('--turn', type=int, default=1,
                    help='steps of a method in a row (default 1: alternated step by step); > 1: each timed step '
                         'follows one of its own method, as in a training run, the first of each turn untimed')
+    p.add_argument('--compile', action='store_true',
+                   help='torch.compile every stage of both methods, as fit(compile=True) does (no reference engine)')
     a = p.parse_args(argv)
     if a.turn < 1: p.error(f"--turn must be >= 1, got {a.turn}")
     allocator = keep_heap() if a.keep_heap else 'default'
@@ -276,10 +282,11 @@ def main(argv=None):
     steps = a.steps or (100 if kind == 'cuda' else 40)
     warmup = a.warmup if a.warmup is not None else (10 if kind == 'cuda' else 4)
     t_start, results, profiles, ref_profiles, tables = time.time(), [], {}, {}, []
-    reference = kind == 'cpu' and not a.no_reference   # channels_last maps on CUDA: the two engines are one
+    reference = kind == 'cpu' and not (a.no_reference or a.compile)   # on CUDA (channels_last) the engines are one
     ptxt = out.with_name(out.stem + '_profile.txt')
     for name in a.cases:
         cfg = case_config(name, kind)
+        if a.compile: cfg = dict(cfg, options=dict(cfg['options'], compile=True))   # a `fit` setting, as options are
         res = repeated_case(cfg, dev, steps, warmup, reference, a.repeats, a.turn, a.keep_heap)
         tgt = (cfg['target'] or {}).get('step_time')
         met = (res['ratio'] <= tgt) if tgt else None
@@ -302,7 +309,7 @@ def main(argv=None):
                  'fresh process, the median repeat reported (repeat_ratios: each); CPU runs float32, '
                  'CUDA runs bf16 autocast + channels_last as fit does',
                  loadavg_end=[round(v, 2) for v in os.getloadavg()], steps=steps, warmup=warmup, repeats=a.repeats,
-                 turn=a.turn,
+                 turn=a.turn, compile=a.compile,
                  targets=TARGETS, allocator=allocator,
                  profile=profiles or None, profile_reference={k: v for k, v in ref_profiles.items() if v} or None,
                  profile_tables=ptxt.name if tables else None,
