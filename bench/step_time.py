@@ -38,7 +38,7 @@ channels_last, the two engines are one and it is skipped).
     taskset -c 1 python bench/step_time.py --threads 1 --out bench/results/step_time_cpu_1thread.json   # one core
     python bench/step_time.py --keep-heap --out bench/results/step_time_cpu_keep_heap.json   # no page faults (glibc)
     python bench/step_time.py --turn 5 --no-reference --out bench/results/step_time_cpu_turns.json   # as in a run
-    python bench/step_time.py --compile --cases vgg8 vgg8_paper_block --no-reference --profile never \
+    python bench/step_time.py --compile --cases vgg8 --no-reference --profile never \
         --out bench/results/step_time_cpu_compiled.json   # every stage of both methods through torch.compile
 """
 if not __package__: import _bootstrap  # noqa: F401  (run as a file: see bench/_bootstrap.py)
