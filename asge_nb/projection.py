@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['N_VARS', 'SIM_EPS', 'resolve_n_var', 'check_temperature', 'RandomProjection', 'local_loss', 'temperature_at',
-           'centred_rows', 'similarity_matrix', 'similarity_loss_plain', 'SimilarityMatching', 'similarity_loss']
+           'centred_rows', 'unit_rows', 'similarity_matrix', 'similarity_loss_plain', 'SimilarityMatching',
+           'similarity_loss']
 
 # %% ../nbs/03_projection.ipynb #a8913eec
 import math
@@ -90,11 +91,18 @@ def centred_rows(v:Tensor, # [B, ...]: one representation per row
     v = v.flatten(1).to(torch.promote_types(v.dtype, torch.float32))
     return v - v.mean(1, keepdim=True)
 
+def unit_rows(v:Tensor, # [B, ...]: one representation per row
+             )->tuple:  # (u [B, D]: the centred rows over max(‖row‖, ε), n [B, 1]: their norms ‖row‖)
+    "The centred rows scaled to unit length (as `F.normalize` with eps `SIM_EPS`), and the norms they had."
+    v = centred_rows(v)
+    n = torch.linalg.vector_norm(v, dim=1, keepdim=True)
+    return v / n.clamp_min(SIM_EPS), n   # a constant row stays 0, its gradient finite
+
 def similarity_matrix(v:Tensor, # [B, ...]: one representation per row
                      )->Tensor: # [B, B]: the cosine similarity of each pair of centred rows
     "The batch's similarity matrix S: each row centred on its own mean, then the cosine of every pair of rows."
-    v = F.normalize(centred_rows(v), dim=1, eps=SIM_EPS)   # a constant row stays 0, its gradient finite
-    return v @ v.T
+    u, _ = unit_rows(v)
+    return u @ u.T
 
 def similarity_loss_plain(f:Tensor,      # [B, D]: a block's representation of each image
                           y:Tensor,      # [B] integer class labels
@@ -110,10 +118,8 @@ class SimilarityMatching(torch.autograd.Function):
     @staticmethod
     def forward(ctx, f, t):
         "The term, saving the unit rows u, the rows' norms and S - T"
-        v = centred_rows(f)
-        n = torch.linalg.vector_norm(v, dim=1, keepdim=True)
-        u = v / n.clamp_min(SIM_EPS)   # as `F.normalize` in `similarity_matrix`
-        d = (u @ u.T).to(v.dtype) - t.to(v.dtype)   # S - T
+        u, n = unit_rows(f)
+        d = (u @ u.T).to(u.dtype) - t.to(u.dtype)   # S - T (the product may come back in autocast's dtype)
         ctx.save_for_backward(u, n, d); ctx.f = f.shape, f.dtype
         return d.square().mean()
 
